@@ -1,0 +1,3 @@
+"""Metrics; importing this package registers every metric module in METRICS."""
+
+from nha_bench.metrics import cpbd, image, lpips  # noqa: F401  (registers l1, msssim, lpips, cpbd)
