@@ -1,0 +1,112 @@
+"""NHA presets: network sizes, resolution, the three-stage schedule and the energy weights.
+
+The ``paper`` preset follows the official NHA configuration (offset MLP 6x128, texture MLP 8x256,
+32-d normal encoding, 150/50/50 epochs -> stage fractions 0.6/0.2/0.2, per-stage weights below)
+with the iteration count cut to fit a few GPU minutes. ``tiny`` shrinks everything to run on a
+CPU in seconds (tests, demo).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+
+from nha_bench.errors import NhaBenchError
+
+Stagewise = tuple[float, float, float]  # weight in stage 1 (geometry), 2 (texture), 3 (joint)
+
+
+@dataclass(frozen=True)
+class NhaConfig:
+    """Everything that decides an NHA fit; hashed into the result record."""
+
+    # geometry
+    subdivide: bool = True  # NHA's four-way subdivision of the head mesh
+    offset_layers: int = 6
+    offset_width: int = 128
+    # texture
+    texture_layers: int = 8
+    texture_width: int = 256
+    normal_features: int = 32
+    normal_patch: int = 7  # receptive field (n x n) of the normal-patch CNN
+    n_expr_cond: int = 53  # leading expression coefficients fed to the texture MLP
+    # optimisation
+    train_size: int = 512  # longest image side used for training (K is scaled)
+    batch_size: int = 4
+    iterations: int = 3000
+    stage_fractions: tuple[float, float] = (0.6, 0.2)  # stage 1 and stage 2 (rest is stage 3)
+    lr_offset: float = 1e-4
+    lr_texture: float = 5e-4
+    lr_shape: float = 1e-3
+    lr_frame: float = 1e-3  # per-frame expression / pose / translation during training
+    # energies (per stage)
+    w_lmk: Stagewise = (1e-2, 1e-1, 0.0)
+    w_eyelid: Stagewise = (1e-2, 1e-1, 0.0)
+    w_normal: Stagewise = (1e-1, 0.0, 1e-2)
+    w_semantic: Stagewise = (1e-1, 0.0, 1e-1)
+    w_silhouette: Stagewise = (1e-1, 0.0, 1e-1)
+    w_rgb: Stagewise = (0.0, 1.0, 5e-2)
+    w_perc: Stagewise = (0.0, 10.0, 5e-1)
+    w_reg_shape: float = 1e-4
+    w_reg_expr: float = 1e-4
+    w_reg_pose: float = 1e-3
+    w_offset_lap: float = 100.0  # Laplacian of offsets (metres), favours smooth surfaces
+    w_offset_norm: float = 1.0  # offset magnitude, x10 on the face region (distribution term)
+    w_offset_pose: float = 10.0  # pose consistency: offsets at the frame's pose vs neutral pose
+    # test-time fit of expression and pose
+    test_iterations: int = 100
+    lr_test: float = 2e-3
+    test_batch_size: int = 8
+    # perceptual model: TorchScript ArcFace-like file; empty -> env NHA_ARCFACE -> substitute
+    perceptual_model: str = ""
+
+    def hash(self) -> str:
+        """Short stable hash of the configuration."""
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+
+    def stage(self, step: int) -> int:
+        """Stage (1, 2 or 3) of a 0-based training step."""
+        s1 = round(self.iterations * self.stage_fractions[0])
+        s2 = s1 + round(self.iterations * self.stage_fractions[1])
+        return 1 if step < s1 else 2 if step < s2 else 3
+
+
+PRESETS: dict[str, NhaConfig] = {
+    "paper": NhaConfig(),
+    "tiny": NhaConfig(
+        subdivide=False,
+        offset_layers=3,
+        offset_width=32,
+        texture_layers=3,
+        texture_width=32,
+        normal_features=8,
+        normal_patch=5,
+        n_expr_cond=16,
+        train_size=64,
+        batch_size=2,
+        iterations=30,
+        lr_offset=1e-3,
+        lr_texture=3e-3,
+        lr_shape=1e-3,
+        lr_frame=1e-3,
+        w_rgb=(0.0, 1.0, 1.0),
+        w_perc=(0.0, 1.0, 0.5),
+        test_iterations=5,
+        lr_test=5e-3,
+        test_batch_size=4,
+    ),
+}
+
+
+def get_config(preset: str, **overrides: object) -> NhaConfig:
+    """The preset's configuration with ``overrides`` applied (unknown keys raise)."""
+    if preset not in PRESETS:
+        raise NhaBenchError(f"unknown nha preset {preset!r}", fix=f"use one of {sorted(PRESETS)}")
+    try:
+        return replace(PRESETS[preset], **overrides)
+    except TypeError as exc:
+        raise NhaBenchError(f"bad nha config override ({exc})", fix="see nha_bench/methods/nha/config.py") from exc
+
+
+__all__ = ["NhaConfig", "PRESETS", "get_config"]

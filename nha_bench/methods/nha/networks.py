@@ -1,0 +1,94 @@
+"""NHA's subject-specific networks: the offset MLP G, the normal-patch encoder and the texture MLP T.
+
+Both MLPs are SIREN-style coordinate networks (sine activations with the SIREN initialisation of
+Sitzmann et al. 2020, as in NHA's official code). torch ships no SIREN layer, hence the ~15 lines.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+
+class SineLayer(nn.Module):
+    """y = sin(omega * (W x + b)) with SIREN's initialisation."""
+
+    def __init__(self, n_in: int, n_out: int, first: bool, omega: float = 30.0):
+        super().__init__()
+        self.omega = omega
+        self.linear = nn.Linear(n_in, n_out)
+        bound = 1.0 / n_in if first else math.sqrt(6.0 / n_in) / omega
+        with torch.no_grad():
+            self.linear.weight.uniform_(-bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.sin(self.omega * self.linear(x))
+
+
+class Siren(nn.Module):
+    """``layers`` sine layers of ``width`` then a linear head scaled by ``out_scale`` at init."""
+
+    def __init__(self, n_in: int, n_out: int, width: int, layers: int, out_scale: float = 1.0):
+        super().__init__()
+        dims = [n_in] + [width] * layers
+        self.body = nn.Sequential(*[SineLayer(a, b, first=i == 0) for i, (a, b) in enumerate(zip(dims, dims[1:]))])
+        self.head = nn.Linear(width, n_out)
+        with torch.no_grad():
+            self.head.weight.mul_(out_scale)
+            self.head.bias.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x))
+
+
+class OffsetMLP(nn.Module):
+    """G: (canonical vertex in [-1, 1]^3, joint poses theta) -> per-vertex offset in metres."""
+
+    def __init__(self, n_pose: int, width: int, layers: int, scale: float = 0.01):
+        super().__init__()
+        self.scale = scale  # offsets are predicted in centimetres-ish units, returned in metres
+        self.net = Siren(3 + n_pose, 3, width, layers, out_scale=1e-2)
+
+    def forward(self, canonical: Tensor, pose: Tensor) -> Tensor:
+        """canonical (V, 3), pose (B, n_pose) -> offsets (B, V, 3)."""
+        b, v = pose.shape[0], canonical.shape[0]
+        x = torch.cat([canonical.expand(b, v, 3), pose[:, None, :].expand(b, v, pose.shape[1])], dim=-1)
+        return self.net(x) * self.scale
+
+
+class NormalPatchEncoder(nn.Module):
+    """Small CNN that encodes the n x n patch of rendered normals around each pixel.
+
+    Fully convolutional (valid padding per patch via zero padding), so applying it to the whole
+    normal image equals applying it to every pixel's patch; n = 1 + 2 * number of 3x3 layers.
+    """
+
+    def __init__(self, patch: int, features: int):
+        super().__init__()
+        n_layers = max(1, (patch - 1) // 2)
+        chans = [3] + [features] * n_layers
+        mods: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(chans, chans[1:])):
+            mods.append(nn.Conv2d(a, b, 3, padding=1))
+            if i < n_layers - 1:
+                mods.append(nn.LeakyReLU(0.2))
+        self.net = nn.Sequential(*mods)
+        self.patch = 1 + 2 * n_layers
+
+    def forward(self, normals: Tensor) -> Tensor:
+        """normals (B, 3, H, W), zero off the surface -> features (B, C, H, W)."""
+        return self.net(normals)
+
+
+class TextureMLP(nn.Module):
+    """T: (canonical surface point, expression, pose, normal-patch feature) -> RGB in [0, 1]."""
+
+    def __init__(self, n_cond: int, width: int, layers: int):
+        super().__init__()
+        self.net = Siren(3 + n_cond, 3, width, layers)
+
+    def forward(self, points: Tensor, cond: Tensor) -> Tensor:
+        """points (P, 3) in [-1, 1], cond (P, n_cond) -> (P, 3) colours."""
+        return torch.sigmoid(self.net(torch.cat([points, cond], dim=-1)))

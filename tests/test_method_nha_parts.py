@@ -1,0 +1,116 @@
+"""NHA building blocks: networks, energy terms, perceptual loss, config (hand-made inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.ndimage
+import torch
+
+from nha_bench.errors import NhaBenchError, UnavailableError
+from nha_bench.methods.nha import losses
+from nha_bench.methods.nha.config import get_config
+from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
+from nha_bench.methods.nha.perceptual import SUBSTITUTE, PerceptualLoss
+
+
+def test_landmark_and_eyelid_terms_match_hand_values():
+    target = torch.zeros(1, 68, 2)
+    pred = target.clone()
+    pred[0, 0] = torch.tensor([3.0, 1.0])  # |3| + |1| over 68 points x 2 coords
+    w = torch.ones(1, 68)
+    assert losses.landmark_l1(pred, target, w).item() == pytest.approx(4.0 / 136)
+    w[0, 0] = 0.0  # invisible landmark is ignored
+    assert losses.landmark_l1(pred, target, w).item() == 0.0
+    # closing the left eye's upper lid point 37 onto its lower partner 41 (detected 4 px apart)
+    target[0, 41] = torch.tensor([0.0, 4.0])
+    pred = target.clone()
+    pred[0, 37] = pred[0, 41]
+    assert losses.eyelid_l1(pred, target, torch.ones(1, 68)).item() == pytest.approx(4.0 / 8)
+
+
+def test_image_laplacian_matches_scipy():
+    img = torch.rand(2, 3, 9, 7, generator=torch.Generator().manual_seed(0))
+    ours = losses.image_laplacian(img).numpy()
+    ref = np.stack([[scipy.ndimage.laplace(c, mode="nearest") for c in b] for b in img.numpy()])
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    # the normal term ignores constant differences (only high frequencies matter)
+    mask = torch.ones(2, 1, 9, 7)
+    assert losses.normal_laplacian_l1(img + 0.3, img, mask).item() < 1e-5
+
+
+def test_soft_xor_is_the_mismatch_fraction_on_binary_maps():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((2, 1, 1, 8, 8)) > 0.5
+    got = losses.soft_xor(torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32))
+    assert got.item() == pytest.approx(np.logical_xor(a, b).mean())
+
+
+def test_mesh_laplacian_matches_dense_reference():
+    faces = torch.tensor([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2], [1, 2, 4]])
+    edges = losses.unique_edges(faces)
+    assert len(edges) == 8  # tetrahedron (6) + vertex 4 joined to 1 and 2
+    x = torch.randn(2, 5, 3, generator=torch.Generator().manual_seed(2))
+    adj = np.zeros((5, 5))
+    for i, j in edges.numpy():
+        adj[i, j] = adj[j, i] = 1
+    ref = x.numpy() - np.einsum("ij,bjc->bic", adj / adj.sum(1, keepdims=True), x.numpy())
+    np.testing.assert_allclose(losses.mesh_laplacian(x, edges, 5).numpy(), ref, atol=1e-6)
+    const = torch.ones(1, 5, 3) * 0.01
+    reg = losses.offset_regulariser(const, const, edges, torch.ones(5), 1.0, 1.0, 1.0)
+    assert reg["offset_lap"].item() < 1e-12 and reg["offset_pose"].item() == 0.0
+    assert reg["offset_norm"].item() == pytest.approx(3e-4)
+
+
+def test_networks_shapes_and_initial_offsets_are_small():
+    torch.manual_seed(0)
+    g = OffsetMLP(n_pose=12, width=16, layers=2)
+    off = g(torch.rand(100, 3) * 2 - 1, torch.zeros(3, 12))
+    assert off.shape == (3, 100, 3) and off.abs().max().item() < 2e-3  # below 2 mm at init
+    t = TextureMLP(n_cond=5, width=16, layers=2)
+    rgb = t(torch.rand(10, 3), torch.rand(10, 5))
+    assert rgb.shape == (10, 3) and (rgb > 0).all() and (rgb < 1).all()
+
+
+def test_normal_encoder_sees_exactly_its_patch():
+    enc = NormalPatchEncoder(patch=5, features=4)
+    assert enc.patch == 5
+    base = torch.zeros(1, 3, 15, 15)
+    bumped = base.clone()
+    bumped[0, :, 7, 7] = 1.0
+    changed = (enc(bumped) - enc(base)).abs().sum(1)[0] > 0
+    ys, xs = torch.nonzero(changed, as_tuple=True)
+    assert ys.min() == 5 and ys.max() == 9 and xs.min() == 5 and xs.max() == 9
+
+
+def test_perceptual_substitute_and_user_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("NHA_ARCFACE", raising=False)
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.rand(2, 3, 64, 64, generator=g), torch.rand(2, 3, 64, 64, generator=g)
+    sub = PerceptualLoss()
+    assert sub.name == SUBSTITUTE
+    assert sub(a, a).item() == pytest.approx(0.0, abs=1e-5) and sub(a, b).item() > 0.5
+    with pytest.raises(UnavailableError, match="missing"):
+        PerceptualLoss(str(tmp_path / "nope.pt"))
+    # a user "ArcFace": a fixed linear embedding of the 112x112 image
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 8))
+    path = tmp_path / "face.pt"
+    torch.jit.save(torch.jit.script(net), str(path))
+    monkeypatch.setenv("NHA_ARCFACE", str(path))
+    arc = PerceptualLoss()
+    assert arc.name == "arcface:face.pt"
+    up = lambda x: torch.nn.functional.interpolate(x, (112, 112), mode="bilinear") * 2 - 1  # noqa: E731
+    ref = 1 - torch.nn.functional.cosine_similarity(net(up(a)), net(up(b)), dim=-1).mean()
+    assert arc(a, b).item() == pytest.approx(ref.item(), rel=1e-5)
+
+
+def test_config_stages_and_errors():
+    cfg = get_config("tiny", iterations=10)
+    assert [cfg.stage(s) for s in range(10)] == [1] * 6 + [2] * 2 + [3] * 2
+    assert get_config("paper").offset_layers == 6 and get_config("paper").texture_width == 256
+    assert cfg.hash() != get_config("tiny").hash()
+    with pytest.raises(NhaBenchError, match="unknown nha preset"):
+        get_config("huge")
+    with pytest.raises(NhaBenchError, match="override"):
+        get_config("tiny", no_such_key=1)
