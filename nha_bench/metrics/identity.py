@@ -165,7 +165,9 @@ class Csim(Metric):
         RGB pixels as insightface does for w600k_r50 (use 0/1 for models that normalise inside).
         ``comparable=False`` marks a stand-in model whose numbers must not meet papers."""
         if recognizer not in ("dlib", "arcface"):
-            raise MetricInputError(f"csim: unknown recognizer {recognizer!r}", fix="use 'dlib' or 'arcface'")
+            raise MetricInputError(
+                f"csim: unknown recognizer {recognizer!r}", fix="use 'dlib' or 'arcface'"
+            )
         self.recognizer = recognizer
         onnx_path = arcface_onnx or os.environ.get(ARCFACE_ENV)
         self.arcface_onnx = Path(onnx_path) if onnx_path else None
@@ -196,7 +198,8 @@ class Csim(Metric):
                 return f"arcface-onnx:{self.arcface_onnx or 'not-set'}"
             else:
                 digest = hashlib.sha256(self.arcface_onnx.read_bytes()).hexdigest()[:12]
-                self._backend = f"arcface-onnx:{self.arcface_onnx.name}@sha256:{digest}+align112({detect})"
+                model = f"{self.arcface_onnx.name}@sha256:{digest}"
+                self._backend = f"arcface-onnx:{model}+align112({detect})"
         return self._backend
 
     def unavailable_reason(self) -> str | None:

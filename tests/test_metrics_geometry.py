@@ -1,0 +1,216 @@
+"""Hausdorff and normal-error metrics against hand-made shapes and brute-force references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from nha_bench.errors import MetricInputError
+from nha_bench.mesh import Mesh
+from nha_bench.metrics.base import MeshPair, NormalBatch
+from nha_bench.metrics.geometry import (
+    FRAME_CONVENTION,
+    REGION_RULE,
+    HausdorffFace,
+    HausdorffFull,
+    NormalError,
+)
+from nha_bench.registry import METRICS
+
+
+def square(
+    size: float, z: float, tilt: float = 0.0, offset: tuple[float, float] = (0.0, 0.0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two triangles covering [ox, ox+size] x [oy, oy+size] at height z + tilt * (x - ox)."""
+    ox, oy = offset
+    xy = np.array([[0, 0], [size, 0], [size, size], [0, size]], float)
+    v = np.column_stack([xy[:, 0] + ox, xy[:, 1] + oy, z + tilt * xy[:, 0]])
+    return v, np.array([[0, 1, 2], [0, 2, 3]])
+
+
+def mesh(parts: list[tuple[np.ndarray, np.ndarray]], **region_parts: list[int]) -> Mesh:
+    """Concatenate parts; each keyword is a region made of the listed part indices."""
+    vertices, faces, owner, start = [], [], [], 0
+    for k, (v, f) in enumerate(parts):
+        vertices.append(v)
+        faces.append(f + start)
+        owner += [k] * len(v)
+        start += len(v)
+    owner_arr = np.array(owner)
+    masks = {name: np.isin(owner_arr, idx) for name, idx in region_parts.items()}
+    return Mesh(np.concatenate(vertices), np.concatenate(faces), masks)
+
+
+def test_registered_with_specs_and_conventions():
+    for name, cls, unit in (
+        ("hausdorff_full", HausdorffFull, "mm"),
+        ("hausdorff_face", HausdorffFace, "mm"),
+        ("normal_error", NormalError, "deg"),
+    ):
+        assert METRICS.get(name) is cls
+        assert cls.spec.unit == unit and not cls.spec.higher_is_better
+    assert "camera frame" in FRAME_CONVENTION and "no Procrustes" in FRAME_CONVENTION
+    assert "all three of its vertices" in REGION_RULE
+
+
+def test_parallel_planes_give_their_distance():
+    pred = mesh([square(10, 0.0, offset=(5, 5))])
+    target = mesh([square(40, 2.5)], head=[0])  # larger: every foot point is inside it
+    scores = HausdorffFull(n_samples=1000).score([MeshPair(pred, target)])
+    assert scores.values[0] == pytest.approx(2.5, abs=1e-9)
+    assert scores.extras["max"][0] == pytest.approx(2.5, abs=1e-9)
+
+
+def test_concentric_spheres_give_radius_difference():
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=100.0)
+    pred = Mesh(sphere.vertices.copy(), sphere.faces.copy())
+    target = Mesh(sphere.vertices * 1.03, sphere.faces.copy(), {"head": np.ones(len(sphere.vertices), bool)})
+    scores = HausdorffFull(n_samples=5000).score([MeshPair(pred, target)])
+    # faceting of a 100 mm icosphere (subdivision 5) moves points by < 0.05 mm
+    assert scores.values[0] == pytest.approx(3.0, abs=0.05)
+
+
+def point_triangle_distance(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
+    """Brute force: min of the in-plane foot distance (if inside) and the three edge distances."""
+    a, b, c = tri
+    n = np.cross(b - a, c - a)
+    n = n / np.linalg.norm(n)
+    height = (points - a) @ n
+    foot = points - height[:, None] * n
+    inside = np.ones(len(points), bool)
+    for p, q in ((a, b), (b, c), (c, a)):
+        inside &= np.cross(q - p, foot - p) @ n >= 0
+    best = np.where(inside, np.abs(height), np.inf)
+    for p, q in ((a, b), (b, c), (c, a)):
+        t = np.clip((points - p) @ (q - p) / ((q - p) @ (q - p)), 0, 1)
+        best = np.minimum(best, np.linalg.norm(points - (p + t[:, None] * (q - p)), axis=1))
+    return best
+
+
+def test_random_mesh_matches_brute_force_point_to_triangle():
+    rng = np.random.default_rng(3)
+    def random_mesh(n_v: int, n_f: int) -> Mesh:
+        faces = np.array([rng.choice(n_v, 3, replace=False) for _ in range(n_f)])
+        return Mesh(rng.uniform(-20, 20, (n_v, 3)), faces, {"head": np.ones(n_v, bool)})
+    pred, target = random_mesh(20, 15), random_mesh(30, 25)
+    metric = HausdorffFull(n_samples=400, seed=7)
+    scores = metric.score([MeshPair(pred, target)])
+    # the same seeded samples, distances by brute force over every target triangle
+    points, _ = trimesh.sample.sample_surface(
+        trimesh.Trimesh(pred.vertices, pred.faces, process=False), 400, seed=7
+    )
+    brute = np.min([point_triangle_distance(points, target.vertices[f]) for f in target.faces], axis=0)
+    assert scores.values[0] == pytest.approx(brute.mean(), rel=1e-9)
+    assert scores.extras["max"][0] == pytest.approx(brute.max(), rel=1e-9)
+
+
+def region_scene() -> MeshPair:
+    """Prediction: face square 1 mm above the GT face, back square 50 mm up, one straddling triangle.
+    GT: face square at z=0 and a non-face square 0.5 mm above the prediction's face square."""
+    straddle = (np.array([[0.0, 0, 1], [10, 0, 1], [0, 0, 90]]), np.array([[0, 1, 2]]))
+    pred = mesh([square(10, 1.0), square(10, 50.0, offset=(100, 0)), straddle], face=[0, 2], head=[0, 1, 2])
+    pred.vertex_masks["face"][-1] = False  # the straddling triangle has only 2 face vertices
+    target = mesh([square(40, 0.0, offset=(-15, -15)), square(10, 1.5)], face=[0], head=[0, 1])
+    return MeshPair(pred, target)
+
+
+def test_face_region_restriction():
+    pair = region_scene()
+    face = HausdorffFace(n_samples=2000).score([pair])
+    # only the face square counts, measured against the GT face plane (not the closer non-face square)
+    assert face.values[0] == pytest.approx(1.0, abs=1e-9)
+    assert face.extras["max"][0] == pytest.approx(1.0, abs=1e-9)
+    full = HausdorffFull(n_samples=2000).score([pair])
+    assert full.values[0] > 1.0 and full.extras["max"][0] > 40.0
+
+
+def test_max_within_and_over_frames():
+    target = mesh([square(40, 0.0, offset=(-15, -15))], head=[0])
+    tilted = mesh([square(10, 0.0, tilt=0.1)])  # distance x / 10, from 0 to 1 mm
+    flat = mesh([square(10, 5.0)])
+    metric = HausdorffFull(n_samples=4000)
+    scores = metric.score([MeshPair(tilted, target), MeshPair(flat, target)])
+    assert scores.values[0] == pytest.approx(0.5, abs=0.02)  # mean of a uniform 0..1 mm
+    assert 0.99 < scores.extras["max"][0] <= 1.0
+    result = metric.summarize([scores])
+    assert result.extra["max"] == pytest.approx(5.0)
+    assert result.value == pytest.approx((scores.values[0] + 5.0) / 2)
+    assert (result.n_frames, result.n_skipped, result.spec.unit) == (2, 0, "mm")
+
+
+def drop_masks(m: Mesh) -> Mesh:
+    return Mesh(m.vertices, m.faces)
+
+
+def with_masks(m: Mesh, **masks: np.ndarray) -> Mesh:
+    return Mesh(m.vertices, m.faces, masks)
+
+
+BAD_PAIRS = [
+    (lambda p: MeshPair(p.pred, drop_masks(p.target)), HausdorffFull, "ground-truth mesh of batch frame 0 has no 'head'"),
+    (lambda p: MeshPair(drop_masks(p.pred), p.target), HausdorffFace, "prediction mesh of batch frame 0 has no 'face'"),
+    (lambda p: MeshPair(p.pred, with_masks(p.target, face=np.ones(3, bool))), HausdorffFace, "mask 'face' has shape"),
+    (lambda p: MeshPair(Mesh(p.pred.vertices * np.nan, p.pred.faces), p.target), HausdorffFull, "NaN"),
+    (lambda p: MeshPair(Mesh(p.pred.vertices, p.pred.faces + 100), p.target), HausdorffFull, "faces index vertex"),
+    (lambda p: MeshPair(p.pred, with_masks(p.target, head=np.zeros(len(p.target.vertices), bool))), HausdorffFull, "no triangle"),
+]
+
+
+@pytest.mark.parametrize("make, metric, message", BAD_PAIRS)
+def test_hausdorff_bad_input(make, metric, message):
+    with pytest.raises(MetricInputError, match=message):
+        metric(n_samples=10).score([make(region_scene())])
+    with pytest.raises(MetricInputError, match="non-empty list"):
+        metric().score([])
+
+
+def rotated_normals(n: np.ndarray, degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """Each normal turned by exactly ``degrees`` towards a random perpendicular direction."""
+    u = np.cross(n, rng.standard_normal(n.shape))
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    a = np.radians(degrees)
+    return np.cos(a) * n + np.sin(a) * u
+
+
+def random_unit(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    v = rng.standard_normal((*shape, 3))
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_normal_error_known_angles():
+    rng = np.random.default_rng(0)
+    target = random_unit((2, 16, 16), rng)
+    pred = np.stack([rotated_normals(target[0], 30.0, rng), rotated_normals(target[1], 10.0, rng)])
+    pred *= rng.uniform(0.5, 3.0, (2, 16, 16, 1))  # not unit length: the metric renormalises
+    mask = np.zeros((2, 16, 16), bool)
+    mask[:, 4:12, 2:14] = True
+    pred[~mask] = np.nan  # outside the mask nothing is read
+    metric = NormalError()
+    scores = metric.score(NormalBatch(pred.astype(np.float32), target.astype(np.float32), mask))
+    np.testing.assert_allclose(scores.values, [30.0, 10.0], atol=1e-3)
+    assert metric.summarize([scores]).value == pytest.approx(20.0, abs=1e-3)
+
+
+def test_normal_error_identical_and_opposite_are_clamped():
+    n = random_unit((1, 8, 8), np.random.default_rng(1))
+    mask = np.ones((1, 8, 8), bool)
+    assert NormalError().score(NormalBatch(n, n.copy(), mask)).values[0] == pytest.approx(0.0, abs=1e-5)
+    assert NormalError().score(NormalBatch(-n, n, mask)).values[0] == pytest.approx(180.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p, t, m: (p[:, :4], t, m), "prediction has shape"),
+        (lambda p, t, m: (p, t, m[:, :4]), "mask is"),
+        (lambda p, t, m: (p, t, m.astype(np.uint8)), "expected bool"),
+        (lambda p, t, m: (np.where(np.arange(8)[:, None, None] == 3, np.nan, p), t, m), "NaN"),
+        (lambda p, t, m: (p, np.where(np.arange(8)[:, None, None] == 3, 0.0, t), m), "zero-length"),
+        (lambda p, t, m: (p, t, np.zeros_like(m)), "mask is empty"),
+    ],
+)
+def test_normal_error_bad_input(change, message):
+    n = random_unit((1, 8, 8), np.random.default_rng(2))
+    with pytest.raises(MetricInputError, match=message):
+        NormalError().score(NormalBatch(*change(n, n.copy(), np.ones((1, 8, 8), bool))))
