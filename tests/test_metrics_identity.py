@@ -167,6 +167,9 @@ def test_arcface_unavailable_names_the_fix(monkeypatch, tmp_path):
     assert str(missing) in metric.unavailable_reason()
     with pytest.raises(UnavailableError, match="w600k_r50.onnx"):
         metric.score(batch([np.zeros((8, 8, 3))], [np.zeros((8, 8, 3))]))
+    missing.write_bytes(b"not an onnx model")
+    with pytest.raises(UnavailableError, match="cannot load the ArcFace model"):
+        Csim(recognizer="arcface").score(batch([np.zeros((8, 8, 3))], [np.zeros((8, 8, 3))]))
 
 
 @pytest.fixture(scope="module")

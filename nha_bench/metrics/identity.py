@@ -17,6 +17,7 @@ which no face is found (in the prediction or the ground truth) gets NaN and is c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -139,6 +140,12 @@ class _DlibFaces:
         return np.asarray(self.recognizer.compute_face_descriptor(image, shape), dtype=np.float64)
 
 
+@functools.lru_cache(maxsize=None)
+def _dlib_faces(upsample: int) -> _DlibFaces:
+    """One set of dlib models per process (loading them takes about a second)."""
+    return _DlibFaces(upsample)
+
+
 @METRICS.register("csim")
 class Csim(Metric):
     """Cosine similarity of face embeddings, prediction vs ground truth (higher is better)."""
@@ -229,13 +236,20 @@ class Csim(Metric):
         if reason is not None:
             raise UnavailableError(reason, self.arcface_onnx)
         if self._faces is None:
-            self._faces = _DlibFaces(self.upsample)
+            self._faces = _dlib_faces(self.upsample)
         if self.recognizer == "arcface" and self._session is None:
             import onnxruntime as ort
 
-            self._session = ort.InferenceSession(
-                str(self.arcface_onnx), providers=ort.get_available_providers()
-            )
+            try:
+                self._session = ort.InferenceSession(
+                    str(self.arcface_onnx), providers=ort.get_available_providers()
+                )
+            except Exception as exc:  # onnxruntime raises its own, unexported exception types
+                raise UnavailableError(
+                    f"csim: onnxruntime cannot load the ArcFace model ({exc})",
+                    self.arcface_onnx,
+                    fix=f"point {ARCFACE_ENV} at a valid InsightFace recognition .onnx file",
+                ) from exc
         return self._faces
 
     def embed(self, image: np.ndarray) -> np.ndarray | None:
