@@ -232,12 +232,13 @@ class Csim(Metric):
         return None
 
     def _load(self) -> _DlibFaces:
+        if self._faces is not None and (self.recognizer == "dlib" or self._session is not None):
+            return self._faces
         reason = self.unavailable_reason()
         if reason is not None:
             raise UnavailableError(reason, self.arcface_onnx)
-        if self._faces is None:
-            self._faces = _dlib_faces(self.upsample)
-        if self.recognizer == "arcface" and self._session is None:
+        self._faces = _dlib_faces(self.upsample)
+        if self.recognizer == "arcface":
             import onnxruntime as ort
 
             try:
