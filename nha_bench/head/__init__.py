@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nha_bench.head import ict  # noqa: F401  (registers "ict")
+from nha_bench.head import flame, ict  # noqa: F401  (register "flame", "ict")
 from nha_bench.head.base import N_POSE, HeadModel, HeadParams
 from nha_bench.registry import HEAD_MODELS
 
