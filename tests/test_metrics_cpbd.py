@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -31,7 +31,7 @@ def reference_cpbd():
             del scipy.ndimage.imread
 
 
-@lru_cache(maxsize=None)
+@cache
 def scene(seed: int, h: int = 192, w: int = 256, supersample: int = 4) -> np.ndarray:
     """Natural-ish RGB image in [0, 1]: anti-aliased coloured disks and boxes on a gradient."""
     rng = np.random.default_rng(seed)

@@ -80,7 +80,7 @@ def np_lpips(x: np.ndarray, y: np.ndarray, sd: dict, lin: dict) -> float:
         return out
 
     total = 0.0
-    for k, (fx, fy) in enumerate(zip(features(x), features(y))):
+    for k, (fx, fy) in enumerate(zip(features(x), features(y), strict=True)):
         fx = fx / (np.sqrt((fx**2).sum(0, keepdims=True)) + 1e-10)
         fy = fy / (np.sqrt((fy**2).sum(0, keepdims=True)) + 1e-10)
         w = lin[f"lin{k}.model.1.weight"].double().numpy().reshape(-1, 1, 1)

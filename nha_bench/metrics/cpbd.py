@@ -88,18 +88,20 @@ def cpbd_gray(gray: np.ndarray) -> float:
     from skimage.feature import canny  # imported here so nha_bench.metrics loads without skimage
 
     image = gray.astype(np.float64)
-    canny_edges = canny(image)
-    widths = marziliano_widths(sobel_edges(image), image)
     n_rows, n_cols = image.shape[0] // BLOCK, image.shape[1] // BLOCK
     if n_rows == 0 or n_cols == 0:
         return 0.0
 
     def blocks(array: np.ndarray) -> np.ndarray:
+        """(n_blocks, BLOCK * BLOCK): the full 64 x 64 blocks, row-major; the rest is dropped."""
         cropped = array[: n_rows * BLOCK, : n_cols * BLOCK]
-        return cropped.reshape(n_rows, BLOCK, n_cols, BLOCK).swapaxes(1, 2).reshape(-1, BLOCK * BLOCK)
+        grid = cropped.reshape(n_rows, BLOCK, n_cols, BLOCK).swapaxes(1, 2)
+        return grid.reshape(-1, BLOCK * BLOCK)
 
+    widths = marziliano_widths(sobel_edges(image), image)  # on the whole image, as the reference
     image_blocks, width_blocks = blocks(image), blocks(widths)
-    is_edge_block = np.count_nonzero(blocks(canny_edges), axis=1) > BLOCK * BLOCK * EDGE_BLOCK_THRESHOLD
+    edge_counts = np.count_nonzero(blocks(canny(image)), axis=1)
+    is_edge_block = edge_counts > BLOCK * BLOCK * EDGE_BLOCK_THRESHOLD
     contrast = (image_blocks.max(axis=1) - image_blocks.min(axis=1)).astype(int)
     jnb = np.where(contrast <= 50, 5.0, 3.0)
     width_values = width_blocks[is_edge_block]

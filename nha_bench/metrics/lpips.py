@@ -70,7 +70,7 @@ class AlexNetFeatures(nn.Module):
 
 
 def backbone_from_state_dict(state_dict: dict[str, torch.Tensor]) -> AlexNetFeatures:
-    """An AlexNetFeatures loaded from a torchvision AlexNet state dict (``classifier.*`` ignored)."""
+    """AlexNetFeatures loaded from a torchvision AlexNet state dict (``classifier.*`` ignored)."""
     net = AlexNetFeatures()
     features = {k: v for k, v in state_dict.items() if k.startswith("features.")}
     net.load_state_dict(features, strict=True)
@@ -90,7 +90,9 @@ def lpips_distance(
     shift = x.new_tensor(SHIFT).view(1, 3, 1, 1)
     scale = x.new_tensor(SCALE).view(1, 3, 1, 1)
     total = x.new_zeros(len(x))
-    for fx, fy, w in zip(backbone((2 * x - 1 - shift) / scale), backbone((2 * y - 1 - shift) / scale), linear):
+    features_x = backbone((2 * x - 1 - shift) / scale)
+    features_y = backbone((2 * y - 1 - shift) / scale)
+    for fx, fy, w in zip(features_x, features_y, linear, strict=True):
         fx = fx / (fx.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
         fy = fy / (fy.pow(2).sum(1, keepdim=True).sqrt() + 1e-10)
         total = total + ((fx - fy).pow(2) * w.view(1, -1, 1, 1)).sum(1).mean((1, 2))
@@ -225,7 +227,10 @@ class LPIPS(Metric):
             if linear_sd is None:
                 linear_sd = torch.load(self._linear_path, map_location="cpu", weights_only=True)
             backbone = backbone_from_state_dict(backbone_sd).to(self.device)
-            linear = [linear_sd[f"lin{k}.model.1.weight"].reshape(-1).float().to(self.device) for k in range(5)]
+            linear = [
+                linear_sd[f"lin{k}.model.1.weight"].reshape(-1).float().to(self.device)
+                for k in range(len(CHANNELS))
+            ]
             self._net = (backbone, linear)
         return self._net
 
