@@ -85,6 +85,10 @@ class Method(ABC):
     # Numbers the method's paper reported (metric -> value), shown beside measured ones.
     paper_scores: ClassVar[dict[str, float]] = {}
 
+    def config(self) -> dict:
+        """The resolved configuration after ``setup`` (hashed into every result record)."""
+        return {}
+
     def needs_gpu(self, preset: str) -> bool:
         """Whether ``preset`` is meant for a GPU (the runner warns when run without one)."""
         return preset in self.gpu_presets

@@ -1,0 +1,237 @@
+"""The `nha-bench` command line (typer)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from nha_bench.errors import NhaBenchError
+
+app = typer.Typer(help="Benchmark and evaluation suite for monocular 4D head avatars.", no_args_is_help=True)
+data_app = typer.Typer(help="Make and check datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+console = Console(soft_wrap=True)
+
+RESULTS = typer.Option(Path("runs/results.jsonl"), "--results", help="Results store (JSONL).")
+
+
+def _metric_options(csim_backend: str, arcface_onnx: Optional[Path], alexnet_weights: Optional[Path]) -> dict:
+    return {
+        "csim": {"recognizer": csim_backend, "arcface_onnx": arcface_onnx},
+        "lpips": {"alexnet_weights": alexnet_weights},
+    }
+
+
+def _fail(exc: NhaBenchError) -> None:
+    console.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(code=2)
+
+
+@app.command("list")
+def list_components() -> None:
+    """Methods, datasets and metrics (with direction and unit)."""
+    import nha_bench.datasets  # noqa: F401
+    import nha_bench.methods  # noqa: F401
+    import nha_bench.metrics  # noqa: F401
+    from nha_bench.methods.external import EXTERNAL_METHODS
+    from nha_bench.registry import DATASETS, METHODS, METRICS
+
+    metrics = RichTable(title="Metrics")
+    for column in ("name", "better", "unit", "inputs", "description"):
+        metrics.add_column(column)
+    for name in METRICS.names():
+        spec = METRICS.get(name).spec
+        metrics.add_row(name, "higher ↑" if spec.higher_is_better else "lower ↓", spec.unit, spec.inputs, spec.description)
+    methods = RichTable(title="Methods")
+    for column in ("name", "kind", "outputs", "description"):
+        methods.add_column(column)
+    for name in METHODS.names():
+        cls = METHODS.get(name)
+        methods.add_row(name, "native", ",".join(sorted(cls.provides)), cls.display_name)
+    for ext in EXTERNAL_METHODS.values():
+        methods.add_row(ext.name, "external (score a renders folder)", "rgb", ext.display_name)
+    datasets = RichTable(title="Datasets")
+    datasets.add_column("name")
+    datasets.add_column("description")
+    for name in DATASETS.names():
+        datasets.add_row(name, (DATASETS.get(name).__doc__ or "").strip().splitlines()[0])
+    for table in (methods, datasets, metrics):
+        console.print(table)
+
+
+@app.command()
+def run(
+    methods: str = typer.Option("headmodel,nha", help="Comma-separated method names (see `nha-bench list`)."),
+    dataset: str = typer.Option("tiny", "--dataset", "--datasets", help="tiny | synthetic | real"),
+    data_root: Optional[Path] = typer.Option(None, help="Folder of the dataset's subjects (default per dataset)."),
+    subjects: Optional[str] = typer.Option(None, help="Comma-separated subject folder names (default: all)."),
+    preset: str = typer.Option("tiny", help="tiny (CPU, seconds) | paper (GPU, full quality)."),
+    runs_dir: Path = typer.Option(Path("runs"), help="Where checkpoints, logs and renders go."),
+    results: Path = RESULTS,
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    seed: int = 0,
+    force: bool = typer.Option(False, help="Redo subjects that finished earlier."),
+    csim_backend: str = typer.Option("dlib", help="dlib | arcface"),
+    arcface_onnx: Optional[Path] = typer.Option(None, help="InsightFace ArcFace ONNX model for CSIM."),
+    alexnet_weights: Optional[Path] = typer.Option(None, help="torchvision AlexNet checkpoint for LPIPS."),
+) -> None:
+    """Fit and render each method on each subject, score it, store the records, print Table 2."""
+    from nha_bench.datasets import load_subjects
+    from nha_bench.results import ResultStore
+    from nha_bench.runner import RunSettings, run_benchmark
+    from nha_bench.tables import table1, table2
+
+    try:
+        chosen = load_subjects(dataset, data_root, subjects.split(",") if subjects else None)
+        settings = RunSettings(
+            preset=preset,
+            runs_dir=runs_dir,
+            results=results,
+            device=device,
+            seed=seed,
+            force=force,
+            metric_options=_metric_options(csim_backend, arcface_onnx, alexnet_weights),
+        )
+        run_benchmark([m for m in methods.split(",") if m], dataset, chosen, settings, console)
+        records = ResultStore(results).frame()
+    except NhaBenchError as exc:
+        _fail(exc)
+    console.print(table2(records, dataset).markdown())
+    if records["metric"].str.startswith(("hausdorff", "normal")).any():
+        console.print(table1(records, dataset).markdown())
+
+
+@app.command()
+def evaluate(
+    outputs: Path = typer.Argument(..., help="Folder with rgb/ (and normal/, mesh/) named like the test split."),
+    method: str = typer.Option(..., help="Method name recorded with the scores (e.g. dvp)."),
+    dataset: str = typer.Option("tiny"),
+    data_root: Optional[Path] = None,
+    subject: str = typer.Option(..., help="Subject folder name."),
+    split: str = "val",
+    results: Path = RESULTS,
+    csim_backend: str = "dlib",
+    arcface_onnx: Optional[Path] = None,
+    alexnet_weights: Optional[Path] = None,
+) -> None:
+    """Score renders already on disk (external methods, or re-scoring a native run)."""
+    from nha_bench.datasets import load_subjects
+    from nha_bench.evaluation import evaluate_outputs
+    from nha_bench.results import Record, ResultStore, git_commit, package_versions
+
+    try:
+        (chosen,) = load_subjects(dataset, data_root, [subject])
+        scored, skipped = evaluate_outputs(outputs, chosen, split, metric_options=_metric_options(csim_backend, arcface_onnx, alexnet_weights))
+    except NhaBenchError as exc:
+        _fail(exc)
+    context = {"method": method, "dataset": dataset, "subject": subject, "split": split, "preset": "external",
+               "git_commit": git_commit(), "package_versions": package_versions(), "device": "cpu"}
+    records = [Record.from_metric(r, context) for r in scored]
+    ResultStore(results).append(records)
+    for item in skipped:
+        console.print(f"[yellow]{item.metric} skipped: {item.reason}[/]")
+    for r in records:
+        shown = f"{r.value:.4f} {r.unit}" if r.value is not None else f"unavailable ({r.reason})"
+        console.print(f"{r.metric:>15}: {shown}  [{r.backend}]")
+
+
+@app.command()
+def table(
+    results: Path = RESULTS,
+    out: Path = typer.Option(Path("reports/tables"), help="Folder for .md/.tex/.csv files."),
+    dataset: Optional[str] = typer.Option(None, help="Only this dataset."),
+) -> None:
+    """Write the paper-style Table 1 (geometry) and Table 2 (appearance) and print them."""
+    from nha_bench.results import ResultStore
+    from nha_bench.tables import table1, table2, write_tables
+
+    try:
+        records = ResultStore(results).frame()
+    except NhaBenchError as exc:
+        _fail(exc)
+    if dataset:
+        records = records[records["dataset"] == dataset]
+    if records.empty:
+        _fail(NhaBenchError("no records to tabulate", results, fix="run `nha-bench run` first"))
+    for path in write_tables(records, out):
+        console.print(f"[dim]wrote {path}[/]")
+    for name in sorted(records["dataset"].unique()):
+        console.print(table2(records, name).markdown())
+        console.print(table1(records, name).markdown())
+
+
+@app.command()
+def report(
+    results: Path = RESULTS,
+    runs_dir: Path = typer.Option(Path("runs")),
+    out: Path = typer.Option(Path("reports/report.html")),
+    frames: int = typer.Option(4, help="Frames per subject in the image grids."),
+) -> None:
+    """An HTML page with the tables, image grids (GT | methods) and training curves."""
+    from nha_bench.report import write_report
+
+    try:
+        write_report(results, runs_dir, out, frames)
+    except NhaBenchError as exc:
+        _fail(exc)
+    console.print(f"wrote {out}")
+
+
+@app.command()
+def check(
+    reference: Path = typer.Option(..., help="Reference scores (reports/reference/*.json)."),
+    results: Path = RESULTS,
+    write: bool = typer.Option(False, help="Write the current scores as the new reference instead."),
+) -> None:
+    """Compare current scores with reference scores; exit 1 with a readable diff on regression."""
+    from nha_bench.reference import compare, load_reference, reference_from
+    from nha_bench.results import ResultStore, git_commit
+
+    try:
+        records = ResultStore(results).frame()
+        if write:
+            command = "nha-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            reference.parent.mkdir(parents=True, exist_ok=True)
+            reference.write_text(json.dumps(reference_from(records, command, git_commit()), indent=1) + "\n")
+            console.print(f"wrote {reference} ({len(records)} scores)")
+            return
+        differences = compare(records, load_reference(reference))
+    except NhaBenchError as exc:
+        _fail(exc)
+    if differences:
+        console.print(f"[red]{len(differences)} score(s) differ from {reference}:[/]")
+        for diff in differences:
+            console.print(f"  {diff}")
+        raise typer.Exit(code=1)
+    console.print(f"[green]all scores within tolerance of {reference}[/]")
+
+
+@data_app.command("validate")
+def data_validate(path: Path = typer.Argument(..., help="A subject folder or a folder of subjects.")) -> None:
+    """List every problem of the subject folder(s), with the file it concerns."""
+    from nha_bench.datasets import find_subjects, validate_subject
+
+    subjects = find_subjects(path)
+    if not subjects:
+        _fail(NhaBenchError("no subject folder (with meta.json) found", path, fix="point to a subject or dataset folder"))
+    total = 0
+    for root in subjects:
+        problems = validate_subject(root)
+        total += len(problems)
+        status = "[green]ok[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"
+        console.print(f"{root}: {status}")
+        for problem in problems:
+            console.print(f"  {problem}")
+    if total:
+        raise typer.Exit(code=1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,114 @@
+"""The HTML report: tables, image grids (GT | each method) and training curves, in one file."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from nha_bench.datasets import load_subjects
+from nha_bench.datasets.format import frame_name
+from nha_bench.errors import NhaBenchError
+from nha_bench.results import ResultStore
+from nha_bench.tables import method_info, table1, table2
+
+
+def _png_tag(image: np.ndarray, title: str) -> str:
+    data = base64.b64encode(iio.imwrite("<bytes>", image, extension=".png")).decode()
+    return f'<img src="data:image/png;base64,{data}" title="{html.escape(title)}">'
+
+
+def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[str], frames: int) -> np.ndarray | None:
+    """Rows = frames, columns = GT | each method's rgb output; None when nothing was rendered."""
+    (subject,) = [s for s in load_subjects(dataset, subject_root.parent) if s.root == subject_root]
+    columns = [m for m in methods if (runs_dir / m / dataset / subject_root.name / "outputs" / "rgb").is_dir()]
+    if not columns:
+        return None
+    indices = subject.split("val")
+    picked = [indices[int(i)] for i in np.linspace(0, len(indices) - 1, min(frames, len(indices)))]
+    rows = []
+    for index in picked:
+        tiles = [np.round(subject.rgb(index) * 255).astype(np.uint8)]
+        for method in columns:
+            path = runs_dir / method / dataset / subject_root.name / "outputs" / "rgb" / f"{frame_name(index)}.png"
+            tiles.append(iio.imread(path)[..., :3] if path.is_file() else np.zeros_like(tiles[0]))
+        rows.append(np.concatenate(tiles, axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+def training_curves(runs_dir: Path) -> str | None:
+    """An SVG plot of the total loss over wall time for every run with a training log."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    logs = sorted(runs_dir.glob("*/*/*/train_log.jsonl"))
+    if not logs:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    for log in logs:
+        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        if not rows:
+            continue
+        totals = [sum(v for k, v in r.items() if k not in ("step", "elapsed_s")) for r in rows]
+        axis.plot([r["elapsed_s"] for r in rows], totals, label="/".join(log.parts[-4:-1]))
+    axis.set_xlabel("wall time (s)")
+    axis.set_ylabel("sum of weighted losses")
+    axis.set_yscale("log")
+    axis.legend(fontsize=7)
+    buffer = io.StringIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="svg")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4) -> Path:
+    """Write the report page to ``out``."""
+    records = ResultStore(results).frame()
+    if records.empty:
+        raise NhaBenchError("no records to report", results, fix="run `nha-bench run` first")
+    parts = ["<html><head><meta charset='utf-8'><title>nha-bench report</title>",
+             "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>",
+             "<h1>nha-bench report</h1>"]
+    for dataset in sorted(records["dataset"].unique()):
+        parts.append(f"<h2>Dataset: {html.escape(dataset)}</h2>")
+        for table in (table1(records, dataset), table2(records, dataset)):
+            if table.frame.empty:
+                continue
+            parts.append(f"<h3>{html.escape(table.title)}</h3>{table.frame.to_html()}")
+            parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
+        methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())
+        for subject in sorted(records.loc[records["dataset"] == dataset, "subject"].unique()):
+            outputs = [runs_dir / m / dataset / subject / "outputs" for m in methods]
+            root = _subject_root(runs_dir, dataset, subject, methods)
+            grid = image_grid(runs_dir, dataset, root, methods, frames) if root else None
+            if grid is None or not any(o.is_dir() for o in outputs):
+                continue
+            header = " | ".join(["GT"] + [method_info(m)[0] for m in methods if (runs_dir / m / dataset / subject / "outputs").is_dir()])
+            parts.append(f"<h3>{html.escape(subject)}: {html.escape(header)}</h3>{_png_tag(grid, subject)}")
+    curves = training_curves(runs_dir)
+    if curves:
+        parts.append(f"<h2>Training curves</h2>{curves}")
+    parts.append("</body></html>")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(parts))
+    return out
+
+
+def _subject_root(runs_dir: Path, dataset: str, subject: str, methods: list[str]) -> Path | None:
+    """The dataset folder of a subject, as recorded by the runner in ``done.json``."""
+    for method in methods:
+        done = runs_dir / method / dataset / subject / "done.json"
+        if done.is_file():
+            root = json.loads(done.read_text()).get("subject_root")
+            if root:
+                return Path(root)
+    return None

@@ -1,0 +1,136 @@
+"""Paper-style tables from result records (pandas): Table 1 (geometry) and Table 2 (appearance).
+
+Missing entries are kept and marked: "n/a" when a metric was not scored for a method (e.g. the
+method has no geometry), "unavail." when it was unavailable (e.g. missing LPIPS weights); the
+reasons are listed under the table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+import nha_bench.metrics  # noqa: F401  (registers the metrics)
+import nha_bench.methods  # noqa: F401  (registers the methods)
+from nha_bench.evaluation import APPEARANCE, GEOMETRY
+from nha_bench.methods.external import EXTERNAL_METHODS
+from nha_bench.registry import METHODS, METRICS
+
+MISSING, UNAVAILABLE = "n/a", "unavail."
+LABELS = {
+    "normal_error": "Normal error",
+    "hausdorff_face": "Hausdorff (face)",
+    "hausdorff_full": "Hausdorff (full)",
+    "l1": "L1",
+    "msssim": "MS-SSIM",
+    "lpips": "LPIPS",
+    "csim": "CSIM",
+    "cpbd": "CPBD",
+}
+
+
+@dataclass
+class Table:
+    """A formatted table plus the notes that explain its missing or non-comparable cells."""
+
+    title: str
+    frame: pd.DataFrame
+    notes: list[str]
+
+    def markdown(self) -> str:
+        body = self.frame.to_markdown()
+        notes = "".join(f"\n- {n}" for n in self.notes)
+        return f"### {self.title}\n\n{body}\n{notes}\n"
+
+    def latex(self) -> str:
+        return self.frame.to_latex(caption=self.title, escape=True)
+
+    def csv(self) -> str:
+        return self.frame.to_csv()
+
+
+def method_info(name: str) -> tuple[str, dict[str, float]]:
+    """Display name and paper scores of a native or external method."""
+    if name in EXTERNAL_METHODS:
+        m = EXTERNAL_METHODS[name]
+        return m.display_name, m.paper_scores
+    try:
+        cls = METHODS.get(name)
+    except Exception:  # a method from a record whose package is not installed
+        return name, {}
+    return getattr(cls, "display_name", name), getattr(cls, "paper_scores", {})
+
+
+def _arrow(metric: str) -> str:
+    spec = METRICS.get(metric).spec
+    return f"{LABELS.get(metric, metric)} {'↑' if spec.higher_is_better else '↓'}"
+
+
+def _cell(rows: pd.DataFrame, metric: str, notes: set[str], who: str) -> str:
+    if rows.empty:
+        return MISSING
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        reasons = "; ".join(sorted({str(r) for r in rows["reason"]}))
+        notes.add(f"{who} {LABELS.get(metric, metric)}: unavailable ({reasons})")
+        return UNAVAILABLE
+    value = float((ok["value"] * ok["n_frames"]).sum() / max(ok["n_frames"].sum(), 1))
+    if not ok["comparable"].all():
+        notes.add(f"{who} {LABELS.get(metric, metric)}: computed with a stand-in model ({', '.join(sorted(set(ok['backend'])))}), not comparable")
+        return f"{value:.3f}*"
+    return f"{value:.1f}°" if metric == "normal_error" else f"{value:.3f}" if metric in APPEARANCE.metrics else f"{value:.2f}"
+
+
+def table1(records: pd.DataFrame, dataset: str) -> Table:
+    """Geometry per subject (paper Table 1): rows metric x method, columns subjects."""
+    df = records[(records["dataset"] == dataset) & records["metric"].isin(GEOMETRY.metrics)]
+    methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())
+    subjects = sorted(records.loc[records["dataset"] == dataset, "subject"].unique())
+    notes: set[str] = set()
+    rows = {}
+    for metric in GEOMETRY.metrics:
+        for method in methods:
+            name, _ = method_info(method)
+            picked = df[(df["metric"] == metric) & (df["method"] == method)]
+            rows[f"{LABELS[metric]}: {name}"] = {s: _cell(picked[picked["subject"] == s], metric, notes, name) for s in subjects}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=subjects)
+    unit_note = "Normal error in degrees (per pixel, head region); Hausdorff = mean single-sided distance prediction -> GT in mm."
+    return Table(f"Table 1: geometry on {dataset} (validation split)", frame, [unit_note, *sorted(notes)])
+
+
+def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Table:
+    """Appearance averaged over all validation frames of all subjects (paper Table 2)."""
+    df = records[(records["dataset"] == dataset) & records["metric"].isin(APPEARANCE.metrics)]
+    notes: set[str] = set()
+    rows = {}
+    for method in sorted(records.loc[records["dataset"] == dataset, "method"].unique()):
+        name, paper = method_info(method)
+        picked = df[df["method"] == method]
+        rows[name] = {_arrow(m): _cell(picked[picked["metric"] == m], m, notes, name) for m in APPEARANCE.metrics}
+        if with_paper and paper:
+            rows[f"{name} (paper)"] = {_arrow(m): f"{paper[m]:.3f}" if m in paper else MISSING for m in APPEARANCE.metrics}
+    if with_paper:
+        for ext in EXTERNAL_METHODS.values():
+            if f"{ext.display_name} (paper)" not in rows:
+                rows[f"{ext.display_name} (paper)"] = {_arrow(m): f"{ext.paper_scores[m]:.3f}" for m in APPEARANCE.metrics}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=[_arrow(m) for m in APPEARANCE.metrics])
+    paper_note = "Rows marked (paper) are the NHA paper's numbers on its own data, for orientation only."
+    return Table(f"Table 2: appearance on {dataset} (validation split, frame-weighted mean over subjects)", frame, [paper_note, *sorted(notes)])
+
+
+def write_tables(records: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Both tables for every dataset in ``records`` as Markdown, LaTeX and CSV; returns the files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for dataset in sorted(records["dataset"].unique()):
+        tables = {"table2": table2(records, dataset)}
+        if records[(records["dataset"] == dataset) & records["metric"].isin(GEOMETRY.metrics)].shape[0]:
+            tables["table1"] = table1(records, dataset)
+        for key, table in tables.items():
+            for suffix, text in (("md", table.markdown()), ("tex", table.latex()), ("csv", table.csv())):
+                path = out_dir / f"{key}_{dataset}.{suffix}"
+                path.write_text(text)
+                written.append(path)
+    return written

@@ -1,0 +1,169 @@
+"""Runner, results store, tables and the regression check, driven by a test-only method."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from nha_bench.cli import app
+from nha_bench.datasets import Subject
+from nha_bench.mesh import Mesh
+from nha_bench.method import Method, Renders, Sequence
+from nha_bench.registry import METHODS
+from nha_bench.results import ResultStore
+from nha_bench.runner import RunSettings, run_benchmark
+from nha_bench.tables import table1, table2
+
+from conftest import make_subject
+
+SHIFT_MM = 3.0
+
+
+@METHODS.register("test_noisy_gt")
+class NoisyGroundTruth(Method):
+    """Renders the ground truth plus known noise, and GT sphere meshes grown by SHIFT_MM in radius."""
+
+    name = "test_noisy_gt"
+    display_name = "Noisy GT (test)"
+    provides = frozenset({"rgb", "normal", "mesh"})
+    fail_at_step: int | None = None
+
+    def setup(self, train: Sequence, preset: str, device: str, seed: int) -> None:
+        self.steps_done: list[int] = []
+        self.rng = np.random.default_rng(seed)
+
+    def num_iterations(self) -> int:
+        return 5
+
+    def train_iteration(self, step: int) -> dict[str, float]:
+        if step == self.fail_at_step:
+            raise KeyboardInterrupt("simulated kill")
+        self.steps_done.append(step)
+        return {"loss": 1.0 / (step + 1)}
+
+    def render(self, test: Sequence) -> Renders:
+        rgb = test.load("rgb")
+        noisy = np.clip(rgb + 0.05 * np.sign(self.rng.standard_normal(rgb.shape)), 0, 1)
+        meshes = []
+        for i in test.indices:
+            gt = test.subject.mesh(i)
+            centre = gt.vertices.mean(axis=0)
+            offset = gt.vertices - centre
+            radius = np.linalg.norm(offset, axis=1, keepdims=True)
+            meshes.append(Mesh(centre + offset * (radius + SHIFT_MM) / radius, gt.faces, gt.vertex_masks))
+        return Renders(test.indices, noisy.astype(np.float32), test.load("normal"), meshes)
+
+    def save(self, directory: Path) -> None:
+        (directory / "steps.json").write_text(json.dumps(self.steps_done))
+
+    def load(self, directory: Path) -> None:
+        self.steps_done = json.loads((directory / "steps.json").read_text())
+
+
+FAST = {"hausdorff_full": {"n_samples": 3000}, "hausdorff_face": {"n_samples": 3000}}
+
+
+def _settings(tmp_path: Path, **kw) -> RunSettings:
+    runs = tmp_path / "runs"
+    return RunSettings(runs_dir=runs, results=runs / "results.jsonl", checkpoint_every=2, metric_options=FAST, **kw)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> tuple[Subject, RunSettings, list]:
+    """One completed run of the test method, shared by the read-only tests."""
+    tmp_path = tmp_path_factory.mktemp("run")
+    subject = Subject(make_subject(tmp_path / "data" / "subj_a"))
+    settings = _settings(tmp_path)
+    records = run_benchmark(["test_noisy_gt"], "test", [subject], settings, Console(quiet=True))
+    return subject, settings, records
+
+
+def test_run_scores_match_independent_computation(finished_run):
+    subject, settings, records = finished_run
+    subject_dir = subject.root
+    by_metric = {r.metric: r for r in records}
+    # L1: every masked pixel is off by 0.05 (up to clipping and 8-bit rounding).
+    outputs = settings.runs_dir / "test_noisy_gt" / "test" / "subj_a" / "outputs"
+    import imageio.v3 as iio
+
+    diffs = []
+    for i in subject.split("val"):
+        pred = iio.imread(outputs / "rgb" / f"{i:06d}.png").astype(np.float64) / 255
+        gt = iio.imread(subject_dir / "rgb" / f"{i:06d}.png").astype(np.float64) / 255
+        diffs.append(np.abs(pred - gt)[subject.mask(i)].mean())
+    assert by_metric["l1"].value == pytest.approx(np.mean(diffs), abs=1e-6)
+    assert by_metric["normal_error"].value == pytest.approx(0.0, abs=0.1)
+    assert by_metric["hausdorff_full"].value == pytest.approx(SHIFT_MM, rel=0.05)
+    assert by_metric["l1"].n_frames == 3 and by_metric["l1"].split == "val"
+    assert by_metric["lpips"].status in ("ok", "unavailable")
+    assert all(r.git_commit and r.config_hash for r in records)
+
+
+def test_killed_run_resumes_from_checkpoint(subject_dir, tmp_path):
+    subject = Subject(subject_dir)
+    NoisyGroundTruth.fail_at_step = 3
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path), Console(quiet=True))
+    finally:
+        NoisyGroundTruth.fail_at_step = None
+    run_dir = tmp_path / "runs" / "test_noisy_gt" / "test" / "subj_a"
+    assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["step"] == 2
+    run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path), Console(quiet=True))
+    assert json.loads((run_dir / "checkpoint" / "steps.json").read_text()) == [0, 1, 2, 3, 4]
+    # finished subjects are skipped unless forced
+    assert run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path), Console(quiet=True)) == []
+
+
+def test_tables_mark_missing_entries(finished_run):
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    t2 = table2(records, "test")
+    row = t2.frame.loc["Noisy GT (test)"]
+    assert row["L1 ↓"] != "n/a" and float(row["L1 ↓"]) > 0
+    assert "NerFACE (paper)" in t2.frame.index  # paper rows for orientation
+    t1 = table1(records, "test")
+    assert float(t1.frame.loc["Hausdorff (full): Noisy GT (test)", "subj_a"]) == pytest.approx(SHIFT_MM, rel=0.05)
+    if (records["metric"] == "lpips").any() and (records.loc[records["metric"] == "lpips", "status"] == "unavailable").all():
+        assert row["LPIPS ↓"] == "unavail." and any("LPIPS" in n for n in t2.notes)
+
+
+def test_check_passes_then_fails_on_perturbed_score(finished_run, tmp_path):
+    _, run_settings, _ = finished_run
+    settings = _settings(tmp_path)
+    settings.results.parent.mkdir(parents=True)
+    settings.results.write_text(run_settings.results.read_text())
+    reference = tmp_path / "reference.json"
+    cli = CliRunner()
+    args = ["check", "--reference", str(reference), "--results", str(settings.results)]
+    assert cli.invoke(app, args + ["--write"]).exit_code == 0
+    assert cli.invoke(app, args).exit_code == 0
+    # perturb one stored score beyond its tolerance: a newer record for the same key
+    lines = settings.results.read_text().splitlines()
+    record = json.loads(next(line for line in lines if '"metric": "l1"' in line))
+    record["value"] += 0.05
+    record["timestamp"] = "9999-01-01T00:00:00+00:00"
+    with settings.results.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    result = cli.invoke(app, args)
+    assert result.exit_code == 1
+    assert "l1" in result.output and "+0.05" in result.output
+
+
+def test_cli_table_and_validate(finished_run, subject_dir, tmp_path):
+    _, settings, _ = finished_run
+    cli = CliRunner()
+    out = tmp_path / "tables"
+    result = cli.invoke(app, ["table", "--results", str(settings.results), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / "table2_test.md").is_file() and (out / "table1_test.tex").is_file()
+    assert "Table 1" in result.output and "Table 2" in result.output
+    assert cli.invoke(app, ["data", "validate", str(subject_dir)]).exit_code == 0
+    (subject_dir / "rgb" / "000001.png").unlink()
+    bad = cli.invoke(app, ["data", "validate", str(subject_dir)])
+    assert bad.exit_code == 1 and "000001.png" in bad.output
