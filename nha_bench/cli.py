@@ -213,6 +213,55 @@ def check(
     console.print(f"[green]all scores within tolerance of {reference}[/]")
 
 
+@data_app.command("synth")
+def data_synth(
+    out: Path = typer.Option(..., help="Output folder (one subject folder per subject)."),
+    subjects: int = typer.Option(4, help="Number of subjects (alternating female/male)."),
+    train: int = typer.Option(200, help="Training frames per subject."),
+    val: int = typer.Option(210, help="Validation frames per subject."),
+    res: int = typer.Option(512, help="Square resolution in pixels."),
+    seed: int = 0,
+    workers: int = typer.Option(2, help="Parallel render processes."),
+    samples: int = typer.Option(16, help="Cycles samples per pixel."),
+    data_root: Optional[Path] = typer.Option(None, help="MakeHuman data root (else $NHA_BENCH_MAKEHUMAN_DATA or the cache)."),
+    force: bool = typer.Option(False, help="Overwrite finished subjects."),
+) -> None:
+    """Render the synthetic MakeHuman head dataset (needs the `synth` extra: bpy + makehuman-mcp)."""
+    try:
+        from nha_bench.datasets.synthetic import generate
+
+        for path in generate(out, subjects=subjects, train=train, val=val, res=res, seed=seed, force=force,
+                             workers=workers, data_root=data_root, samples=samples):
+            console.print(f"wrote {path}")
+    except NhaBenchError as exc:
+        _fail(exc)
+
+
+@data_app.command("prepare")
+def data_prepare(
+    video: Path = typer.Argument(..., help="A portrait video file."),
+    out: Path = typer.Option(..., help="Output subject folder."),
+    res: int = typer.Option(512, help="Square crop resolution."),
+    fps: Optional[float] = typer.Option(None, help="Subsample to this frame rate."),
+    split: str = typer.Option("halves", help="halves | ratio:0.8"),
+    landmarks: str = typer.Option("mediapipe", help="mediapipe | dlib"),
+    parsing_weights: Optional[Path] = typer.Option(None, help="BiSeNet face-parsing weights (else the face-mesh fallback)."),
+    normal_weights: Optional[Path] = typer.Option(None, help="Pseudo-GT normal network weights (else no normals)."),
+    track: bool = typer.Option(True, help="Run the head tracker."),
+    max_frames: Optional[int] = typer.Option(None, help="Use at most this many frames."),
+    force: bool = typer.Option(False, help="Overwrite a finished subject."),
+) -> None:
+    """Turn a portrait video into a tracked subject (needs the `real` extra: mediapipe, dlib)."""
+    try:
+        from nha_bench.datasets.video import prepare
+
+        path = prepare(video, out, res=res, fps=fps, split=split, landmarks=landmarks, parsing_weights=parsing_weights,
+                       normal_weights=normal_weights, track=track, force=force, max_frames=max_frames)
+    except NhaBenchError as exc:
+        _fail(exc)
+    console.print(f"wrote {path}")
+
+
 @data_app.command("validate")
 def data_validate(path: Path = typer.Argument(..., help="A subject folder or a folder of subjects.")) -> None:
     """List every problem of the subject folder(s), with the file it concerns."""
