@@ -58,6 +58,18 @@ def test_masked_mean_matches_boolean_indexing():
     assert np.allclose(masked_mean(values, mask), expected)
 
 
+def test_exact_fp32_turns_tf32_off_and_restores_it():
+    import torch
+
+    from nha_bench.metrics.protocol import exact_fp32
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    with exact_fp32():
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert not torch.is_grad_enabled()
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == before
+
+
 def good_batch() -> ImageBatch:
     return batch_of(16, 16, n=2)
 

@@ -10,6 +10,7 @@ from nha_bench.metrics.base import FrameScores, ImageBatch, Metric, MetricSpec
 from nha_bench.metrics.protocol import (
     composite_on_background,
     default_device,
+    exact_fp32,
     masked_mean,
     to_nchw,
     validate_image_batch,
@@ -118,7 +119,7 @@ class MSSSIM(Metric):
         self._levels = levels
         pred, target = composite_on_background(batch)
         values = []
-        with torch.no_grad():
+        with exact_fp32():
             for start in range(0, len(pred), self.chunk):
                 x = to_nchw(pred[start : start + self.chunk], self.device)
                 y = to_nchw(target[start : start + self.chunk], self.device)

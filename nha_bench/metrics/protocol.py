@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -104,3 +107,16 @@ def to_nchw(images: np.ndarray, device: torch.device | str) -> torch.Tensor:
 def default_device() -> torch.device:
     """CUDA when available, else CPU (the image metrics' default)."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextmanager
+def exact_fp32() -> Iterator[None]:
+    """No gradients and no TF32 (cuDNN convolutions use TF32 by default on GPUs, which
+    loses precision in SSIM's variance terms); the previous settings are restored after."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
