@@ -25,6 +25,8 @@ endif
 	# LPIPS linear-layer weights ship inside the lpips wheel; the package itself needs torchvision,
 	# so it is installed without dependencies and only its weight file is read.
 	$(PIP) install -q --no-deps "lpips==0.1.4"
+	# The reference CPBD implementation, for the agreement test only (it no longer imports as is).
+	$(PIP) install -q --no-deps "cpbd==1.0.7"
 	touch $@
 
 demo: setup
