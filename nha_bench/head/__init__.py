@@ -1,9 +1,15 @@
-"""Head models with FLAME semantics: the shipped ICT-FaceKit model, a user FLAME file, NHA's edits."""
+"""Head models with FLAME semantics: the shipped ICT-FaceKit model, a user FLAME file, NHA's edits.
+
+``load_head_model("ict")`` needs nothing outside the package; ``load_head_model("flame",
+path=".../generic_model.pkl", landmark_embedding=..., masks=...)`` reads the user's FLAME files.
+``nha_topology(model)`` applies NHA's edits (lower neck removed, mouth closed, subdivided).
+"""
 
 from __future__ import annotations
 
 from nha_bench.head import flame, ict  # noqa: F401  (register "flame", "ict")
-from nha_bench.head.base import N_POSE, HeadModel, HeadParams
+from nha_bench.head.base import N_POSE, POSE_SLICES, HeadModel, HeadParams
+from nha_bench.head.edits import EditedHeadModel, close_mouth, nha_topology, remove_lower_neck, subdivide
 from nha_bench.registry import HEAD_MODELS
 
 
@@ -12,4 +18,7 @@ def load_head_model(name: str = "ict", **kw) -> HeadModel:
     return HEAD_MODELS.get(name)(**kw)
 
 
-__all__ = ["N_POSE", "HeadModel", "HeadParams", "load_head_model"]
+__all__ = [
+    "N_POSE", "POSE_SLICES", "HeadModel", "HeadParams", "EditedHeadModel", "load_head_model",
+    "nha_topology", "remove_lower_neck", "close_mouth", "subdivide",
+]

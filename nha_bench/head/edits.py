@@ -55,12 +55,13 @@ class EditedHeadModel(HeadModel):
         canonical = matrix @ base.canonical_vertices.detach().cpu().double().numpy()
         self._set_topology(faces, canonical, regions, landmark_faces, landmark_bary)
         # padded gather form of the sparse rows (at most k base vertices per new vertex)
-        k = max(1, int(np.diff(matrix.indptr).max()))
+        counts = np.diff(matrix.indptr)
+        k = max(1, int(counts.max()))
+        row = np.repeat(np.arange(matrix.shape[0]), counts)
+        slot = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], counts)
         idx = np.zeros((matrix.shape[0], k), dtype=np.int64)
         w = np.zeros((matrix.shape[0], k), dtype=np.float32)
-        for r in range(matrix.shape[0]):
-            s, e = matrix.indptr[r], matrix.indptr[r + 1]
-            idx[r, : e - s], w[r, : e - s] = matrix.indices[s:e], matrix.data[s:e]
+        idx[row, slot], w[row, slot] = matrix.indices, matrix.data
         self.register_buffer("_gather_idx", torch.as_tensor(idx))
         self.register_buffer("_gather_w", torch.as_tensor(w))
         self.register_buffer("mouth_fill_faces", torch.as_tensor(mouth_fill_faces, dtype=torch.bool))

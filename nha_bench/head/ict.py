@@ -10,7 +10,8 @@ expressions, and skinning weights added on top of the joint-less upstream model:
 - jaw rotation about a hinge placed in front of the ears, weights fitted from jawOpen.
   **jawOpen stays an expression blendshape**; pose[6:9] adds a rigid jaw rotation on top
   (and likewise the eyeLook* shapes stay blendshapes beside the eye rotations);
-- left/right eye rotations about the fitted eyeball centres, eyeballs rigid.
+- left/right eye rotations (left = the subject's left, +x) about the fitted eyeball centres,
+  eyeballs rigid.
 
 Joint positions follow the identity (each joint is its rest position plus the mean identity
 offset of a few anchor vertices). No pose-corrective blendshapes.
@@ -73,7 +74,7 @@ class IctHeadModel(HeadModel):
         self.register_buffer("joint_regressor", as_f32(d["joint_regressor"]))
         self.register_buffer("joint_offset", as_f32(d["joint_offset"]))
         self.parents = [int(p) for p in d["parents"]]
-        self.landmark_vertices = torch.as_tensor(d["landmark_vertices"], dtype=torch.long)
+        self.register_buffer("landmark_vertices", torch.as_tensor(d["landmark_vertices"], dtype=torch.long))
 
     def rest_joints(self, shape: Tensor) -> Tensor:
         """Rest-pose joints (B, 5, 3) for identity coefficients ``shape``."""
