@@ -39,7 +39,7 @@ def check_faces(faces: torch.Tensor, n_verts: int, device: torch.device, arg: st
     if faces.is_floating_point() or faces.dtype == torch.bool:
         raise _fail(arg, f"expected an integer tensor, got {faces.dtype}", "convert with .long()")
     faces = faces.to(device=device, dtype=torch.long)
-    lo, hi = int(faces.min()), int(faces.max())
+    lo, hi = torch.stack([faces.min(), faces.max()]).tolist()  # one host sync
     if lo < 0 or hi >= n_verts:
         raise _fail(
             arg,
@@ -58,7 +58,7 @@ def check_K(K: torch.Tensor, batch: int, verts: torch.Tensor, arg: str = "K") ->
     if K.dim() != 3 or K.shape[1:] != (3, 3) or K.shape[0] not in (1, batch):
         raise _fail(arg, f"expected shape ({batch}, 3, 3) or (3, 3), got {tuple(K.shape)}", "pass one 3x3 pinhole matrix per batch item")
     K = K.to(device=verts.device, dtype=verts.dtype)
-    if not bool(torch.isfinite(K).all()) or bool((K[:, 0, 0] == 0).any()) or bool((K[:, 1, 1] == 0).any()):
+    if not bool(torch.isfinite(K).all() & (K[:, 0, 0] != 0).all() & (K[:, 1, 1] != 0).all()):
         raise _fail(arg, "has NaN/inf or a zero focal length", "use K = [[fx,0,cx],[0,fy,cy],[0,0,1]] in pixels")
     return K.expand(batch, 3, 3)
 
