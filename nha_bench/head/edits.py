@@ -12,7 +12,15 @@ and skins the midpoint with them. Both agree exactly for the template and every 
 (the model is linear there) and to first order under pose; here a midpoint stays exactly on
 the straight edge of the posed base mesh.
 
-Vertex count after subdivision: V' = V + E, with E the unique edges of the subdivided faces.
+Vertex count after subdivision: V' = V + E, with E the unique edges of the subdivided faces
+(checked against trimesh.remesh.subdivide in tests/test_head_edits.py). For the paper's FLAME
+mesh (5023 vertices, 9976 faces -> 16227): the eyeball faces are not subdivided and vertices used
+only by removed lower-neck faces disappear, so 16227 = V_kept + E_kept, E_kept counting the
+unique edges of the kept non-eyeball faces including the mouth-filling ones. For that head
+surface (genus 0, b boundary loops left after closing the mouth: neck cut + two eye openings)
+Euler gives E_kept = V_head + F_head + b - 2. The FLAME topology and NHA's lower-neck face list
+are not available here, so 16227 itself is not re-derived. ICT with the same edits:
+17202 -> 16439 (lower neck removed; its mouth socket already closes the mouth) -> 56272.
 """
 
 from __future__ import annotations
