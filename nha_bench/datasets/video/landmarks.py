@@ -15,7 +15,7 @@ from nha_bench.errors import UnavailableError
 # 27-35, eyes 36-47, outer lips 48-59, inner lips 60-67). Start: the widely used community map;
 # jaw points 3, 4, 6, 9, 10, 12, 13 replaced by the mesh vertex closest on average to dlib's
 # 68-point predictor over 168 frames of the four shared clips (the jaw of the community map sat
-# 0.12-0.18 inter-ocular distances away from dlib's; now all points are <= 0.12, mean 0.05).
+# 0.12-0.18 inter-ocular distances away from dlib's; now every point is <= 0.13, mean 0.053).
 MP_TO_IBUG68 = (
     127, 234, 93, 215, 138, 136, 149, 176, 152, 377, 378, 365, 397, 435, 323, 454, 356,  # jaw
     70, 63, 105, 66, 107, 336, 296, 334, 293, 300,  # brows (image left, then image right)

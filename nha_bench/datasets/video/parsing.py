@@ -96,11 +96,13 @@ def fallback_parsing(rgb: np.ndarray, mask: np.ndarray, mesh: np.ndarray | None)
     mouth = min(lip_masks, key=lambda m: m.sum())
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     inner = cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~eyes & ~mouth & mask
+    outside = mask & ~face
     skin_model = _gauss(lab[inner])
-    skin_like = _mahal(lab, skin_model) < SKIN_DISTANCE if skin_model else np.zeros_like(mask)
+    skin_like = np.zeros_like(mask)
+    if skin_model is not None:  # only pixels outside the face need the colour test
+        skin_like[outside] = _mahal(lab[outside], skin_model) < SKIN_DISTANCE
 
-    ys = np.arange(h)[:, None].repeat(w, axis=1)
-    xs = np.arange(w)[None, :].repeat(h, axis=0)
+    ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
     chin_y = mesh[CHIN, 1]
     brow_y = min(mesh[BROW_L, 1], mesh[BROW_R, 1])
     mouth_y = max(mesh[MOUTH_L, 1], mesh[MOUTH_R, 1])
@@ -108,7 +110,6 @@ def fallback_parsing(rgb: np.ndarray, mask: np.ndarray, mesh: np.ndarray | None)
     face_w = oval[:, 0].max() - oval[:, 0].min()
     face_top = oval[:, 1].min()
 
-    outside = mask & ~face
     # ears: skin-coloured, beside the face oval between brow and mouth height, within 0.3 face widths
     row_band = (ys > brow_y) & (ys < mouth_y)
     side = (xs < oval[:, 0].min() + 0.05 * face_w) | (xs > oval[:, 0].max() - 0.05 * face_w)

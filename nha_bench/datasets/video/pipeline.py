@@ -103,8 +103,9 @@ def _analyse(info: VideoInfo, landmarks: str, path: Path, notes: list[str]) -> d
     return arrays
 
 
-def _check_faces(info: VideoInfo, a: dict[str, np.ndarray], notes: list[str]) -> np.ndarray:
-    """Valid-face flags per frame; raises when no frame has a face, warns for the rest."""
+def _check_faces(info: VideoInfo, a: dict[str, np.ndarray], notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame flags (face found, face partly outside the frame); raises when no frame has a
+    face, warns for the rest."""
     valid = np.isfinite(a["mesh"][:, 0, 0])
     src = np.asarray(info.indices)
     if not valid.any():
@@ -122,7 +123,7 @@ def _check_faces(info: VideoInfo, a: dict[str, np.ndarray], notes: list[str]) ->
         out = valid & ((xy < 0).any(axis=(1, 2)) | (xy[..., 0] > info.width).any(axis=1) | (xy[..., 1] > info.height).any(axis=1))
     if out.any():
         _warn(notes, f"{info.path.name}: the face is partly outside the frame in source frames {frame_ranges(src[out].tolist())}")
-    return valid
+    return valid, out
 
 
 def _config(video: Path, res: int, fps: float | None, max_frames: int | None, landmarks: str, parsing_weights: Path | None, focal: float | None) -> dict[str, Any]:
@@ -244,7 +245,7 @@ def prepare(
     t = time.perf_counter()
     info = probe(video, fps, max_frames)
     analysis = _analyse(info, landmarks, out / WORK / "analysis.npz", notes)
-    valid = _check_faces(info, analysis, notes)
+    valid, out_of_frame = _check_faces(info, analysis, notes)
     timing["analyse"] = time.perf_counter() - t
 
     mesh = analysis["mesh"]
@@ -256,9 +257,10 @@ def prepare(
     src = np.asarray(info.indices)
     if fit.clamped:
         notes.append(f"head box with hair margin exceeds the frame; crop = a {window.side}px square (the largest that fits)")
-    if fit.outside:
+    cut = sorted(set(fit.outside) - set(np.flatnonzero(out_of_frame).tolist()))  # not reported above
+    if cut:
         _warn(notes, f"{video.name}: the face leaves the fixed {window.side}px crop window in source frames "
-              f"{frame_ranges(src[list(fit.outside)].tolist())}")
+              f"{frame_ranges(src[cut].tolist())}")
     face_side = float(np.nanmedian(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
     if face_side * window.scale < res / 6:
         _warn(notes, f"{video.name}: the face covers only ~{face_side * window.scale:.0f}px of the {res}px crop")
