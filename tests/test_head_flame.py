@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import pickle
 import sys
 import types
@@ -16,18 +17,22 @@ from scipy.spatial.transform import Rotation
 
 from nha_bench.errors import NhaBenchError, UnavailableError
 from nha_bench.head import HeadParams, load_head_model
-from nha_bench.head.flame import FlameHeadModel
+from nha_bench.head.flame import FlameHeadModel, _FlameUnpickler
 from nha_bench.head.regions import geometric_regions
 
 N_ID, N_EX = 300, 100  # FLAME's layout: shapedirs (V, 3, 300 shape + 100 expression)
 
 
 class Ch:
-    """Pickles like chumpy.ch.Ch: a plain object whose state dict keeps the array under 'x'."""
+    """Pickles like chumpy.ch.Ch (its __getstate__ is __dict__ minus _parents/_cache): the array
+    sits under 'x' beside chumpy's bookkeeping attributes."""
 
     def __init__(self, x):
         self.x = x
         self._dirty_vars = set()
+        self._itr = None
+        self._depends_on_deps = {}
+        self._make_dense = self._make_sparse = False
 
 
 Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
@@ -122,6 +127,16 @@ def test_loads_without_chumpy_and_matches_numpy_flame(flame_file):
     f = np.load(lmk, allow_pickle=True)[()]
     tri = v[d["f"][f["full_lmk_faces_idx"][0]].astype(int)]
     np.testing.assert_allclose(lm[0].double().numpy(), (tri * f["full_lmk_bary_coords"][0][..., None]).sum(1), atol=1e-6)
+
+
+def test_python2_array_opcodes_load_with_latin1():
+    """Real FLAME files are Python 2 pickles: array bytes are py2 str (SHORT_BINSTRING)."""
+    raw = np.array([1.5, -2.0, 3.25]).astype("<f8").tobytes()
+    py2 = (b"\x80\x02}q\x00U\nv_templateq\x01cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+           b"K\x00\x85U\x01b\x87R(K\x01K\x03\x85cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNN"
+           b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89U" + bytes([len(raw)]) + raw + b"tbs.")
+    d = _FlameUnpickler(io.BytesIO(py2), encoding="latin1").load()
+    np.testing.assert_array_equal(d["v_template"], [1.5, -2.0, 3.25])
 
 
 def test_zero_pose_is_template_plus_shape_and_global_rotation_is_rigid(flame_file):
