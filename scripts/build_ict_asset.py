@@ -23,8 +23,9 @@ Skinning (the model has no joints; added here, FLAME's joint tree root->neck->{j
   applies to it (projection, clipped to [0, 1], smoothed 3 times on the mesh, < 0.03 -> 0).
   jawOpen STAYS an expression blendshape; pose[6:9] adds a rigid jaw rotation on top.
 - eyes: eyeball centres from a least-squares sphere fit to each sclera; eyeballs rigid (weight 1).
-Joints follow identity: joint = rest joint + mean identity offset of its anchor vertices
-(stored as a (5, V) regressor plus a (5, 3) offset).
+Joints follow identity: joint = rest joint + mean identity offset of its anchor vertices; for
+the eyes, weights over the sclera that reproduce the fitted sphere centre for every identity
+mode (stored as a (5, V) regressor plus a (5, 3) offset).
 
 Frame: metres, y up, z towards the viewer, translated so that the bounding box of the head
 (everything above the neck) is centred at the origin.
@@ -83,6 +84,23 @@ def sphere_fit(p: np.ndarray) -> tuple[np.ndarray, float]:
     sol, *_ = np.linalg.lstsq(a, (p**2).sum(1), rcond=None)
     c = sol[:3]
     return c, float(np.sqrt(sol[3] + c @ c))
+
+
+def eye_centre_regressor(v: np.ndarray, modes: np.ndarray, sclera: np.ndarray) -> np.ndarray:
+    """Vertex weights (V,) whose weighted sum reproduces the fitted sclera-sphere centre for the
+    template and for each identity mode (min-norm solution; the fit itself is not linear)."""
+    c0 = sphere_fit(v[sclera])[0]
+    rows = [v[sclera].T]  # (3, n): weights @ template = c0
+    rhs = [c0]
+    for m in modes:
+        rows.append(m[sclera].T)
+        rhs.append(sphere_fit(v[sclera] + m[sclera])[0] - c0)
+    a = np.concatenate(rows + [np.ones((1, len(sclera)))])
+    b = np.concatenate(rhs + [np.ones(1)])
+    w, *_ = np.linalg.lstsq(a, b, rcond=None)
+    out = np.zeros(len(v))
+    out[sclera] = w
+    return out
 
 
 def main() -> None:
@@ -191,6 +209,8 @@ def main() -> None:
         eye_r > 0,
     ]
     regressor = np.stack([a / a.sum() for a in map(lambda a: a.astype(np.float64), anchors)])
+    for row, side in ((3, "left"), (4, "right")):
+        regressor[row] = eye_centre_regressor(v, ident, remap[np.arange(*SCLERA[side])])
 
     # --- frame: metres, head bbox centred ---------------------------------------------------
     hv = v[~neck & ~lower_neck]

@@ -173,3 +173,19 @@ def test_float16_deltas_within_0_02_mm_of_upstream():
     err_i = np.abs(d["identity_mm"].astype(np.float64) - up["identity_deltas_cm"][:k][:, ids] * 10).max()
     assert max(err_e, err_i) < 0.02
     assert "PupilDilate_L" not in set(map(str, d["expression_names"])) and len(idx) == 53
+
+
+def test_eye_joints_follow_identity_to_the_sclera_sphere_centre(model):
+    """Eye pivots = centre of the shaped sclera (independent nonlinear sphere fit), < 0.1 mm."""
+    from scipy.optimize import least_squares
+
+    ids = np.load(ASSET)["upstream_vertex_ids"]
+    torch.manual_seed(0)
+    p = _params(model, shape=1.5 * torch.randn(1, model.n_shape))
+    v = model(p)[0].double().numpy()
+    joints = model.rest_joints(p.shape)[0].double().numpy()
+    for j, (lo, hi) in ((3, (21451, 22221)), (4, (23021, 23791))):
+        pts = v[(ids >= lo) & (ids < hi)]
+        fit = least_squares(lambda c: np.linalg.norm(pts - c[:3], axis=1) - c[3],
+                            np.r_[pts.mean(0), 0.01]).x
+        assert np.linalg.norm(fit[:3] - joints[j]) < 1e-4
