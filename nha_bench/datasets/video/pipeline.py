@@ -67,7 +67,7 @@ def tracker() -> Callable[..., Path]:
         ) from exc
 
 
-def _analyse(info: VideoInfo, landmarks: str, path: Path, notes: list[str]) -> dict[str, np.ndarray]:
+def _analyse(info: VideoInfo, landmarks: str, path: Path) -> dict[str, np.ndarray]:
     """Face mesh of the main face and its 68 landmarks per kept frame (source pixels, NaN = no face)."""
     if path.is_file():
         with np.load(path) as cached:
@@ -220,8 +220,7 @@ def prepare(
         raise UnavailableError(f"unknown landmark model {landmarks!r}", fix=f"use one of {sorted(LANDMARK_MODELS)}")
     if track:
         tracker()  # fail before the long stages
-    if not video.is_file():
-        raise VideoError("video file does not exist", video, fix="check the path")
+    info = probe(video, fps, max_frames)  # before touching ``out``: a bad video never costs an old subject
     config = _config(video, res, fps, max_frames, landmarks, parsing_weights, focal)
     config_path = out / WORK / "config.json"
     if force:
@@ -243,8 +242,7 @@ def prepare(
     timing: dict[str, float] = {}
 
     t = time.perf_counter()
-    info = probe(video, fps, max_frames)
-    analysis = _analyse(info, landmarks, out / WORK / "analysis.npz", notes)
+    analysis = _analyse(info, landmarks, out / WORK / "analysis.npz")
     valid, out_of_frame = _check_faces(info, analysis, notes)
     timing["analyse"] = time.perf_counter() - t
 
