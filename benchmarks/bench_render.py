@@ -48,8 +48,10 @@ def head_mesh(target_faces: int = 30000) -> tuple[np.ndarray, np.ndarray]:
 
 
 def git_commit() -> str:
+    if os.environ.get("BENCH_COMMIT"):  # the device machine's copy of the tree has no .git
+        return os.environ["BENCH_COMMIT"]
     try:
-        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True).strip()
+        return subprocess.check_output(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True, stderr=subprocess.DEVNULL).strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

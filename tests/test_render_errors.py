@@ -52,3 +52,11 @@ def test_everything_behind_the_camera_renders_background():
     fr = rasterize(V * torch.tensor([1.0, 1, -1]), F, K, 16, 16)
     assert not fr.mask.any() and (fr.depth == 0).all()
     assert (soft_silhouette(V * torch.tensor([1.0, 1, -1]), F, K, 16, 16) == 0).all()
+
+
+def test_faces_changed_in_place_are_checked_again():
+    f = F.clone()
+    assert rasterize(V, f, K, 16, 16).mask.any()
+    f[0, 2] = 7
+    with pytest.raises(RenderInputError, match="`faces`"):
+        rasterize(V, f, K, 16, 16)

@@ -16,10 +16,10 @@ def vertex_normals(verts: torch.Tensor, faces: torch.Tensor, eps: float = 1e-12)
     unbatched = isinstance(verts, torch.Tensor) and verts.dim() == 2
     verts = check_verts(verts, "verts")
     faces = check_faces(faces, verts.shape[1], verts.device)
-    tri = verts[:, faces]  # (B, F, 3, 3)
+    B, F = verts.shape[0], faces.shape[0]
+    flat = faces.reshape(-1)
+    tri = verts.index_select(1, flat).view(B, F, 3, 3)
     fn = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
-    vn = torch.zeros_like(verts)
-    for i in range(3):
-        vn = vn.index_add(1, faces[:, i], fn)
+    vn = torch.zeros_like(verts).index_add(1, flat, fn.unsqueeze(2).expand(B, F, 3, 3).reshape(B, 3 * F, 3))
     vn = vn / vn.norm(dim=-1, keepdim=True).clamp(min=eps)
     return vn[0] if unbatched else vn

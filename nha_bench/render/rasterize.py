@@ -24,15 +24,16 @@ class Fragments:
     """Per-pixel rasterization result.
 
     face_idx: (B, H, W) int64, -1 on background. bary: (B, H, W, 3) perspective-correct barycentrics,
-    0 on background. depth: (B, H, W) camera-space z, 0 on background. ``pix`` and ``bary_packed``
-    hold the foreground pixels' flat indices (into B*H*W) and their barycentrics, reused by
-    :func:`interpolate` to avoid a second search.
+    0 on background. depth: (B, H, W) camera-space z, 0 on background. ``pix``, ``pix_face`` and
+    ``bary_packed`` hold the foreground pixels' flat indices (into B*H*W), their faces as
+    b * F + f, and their barycentrics, reused by :func:`interpolate`.
     """
 
     face_idx: torch.Tensor
     bary: torch.Tensor
     depth: torch.Tensor
     pix: torch.Tensor | None = field(default=None, repr=False)
+    pix_face: torch.Tensor | None = field(default=None, repr=False)
     bary_packed: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -72,45 +73,60 @@ def rasterize(
     are dropped (counter-clockwise winding seen from outside = front, trimesh's convention).
     Pixel centres on a shared edge go to the nearer face, ties to the lower face index.
     """
-    verts_cam = check_verts(verts_cam)
+    verts_cam = check_verts(verts_cam, finite=False)
     faces = check_faces(faces, verts_cam.shape[1], verts_cam.device)
-    K = check_K(K, verts_cam.shape[0], verts_cam)
+    K = check_K(K, verts_cam.shape[0], verts_cam, verts_arg="verts_cam")
     check_size(height, width)
     B = verts_cam.shape[0]
     setup = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces)
     face_idx = visibility(setup, height, width, backend)
 
+    pix, pix_face = _packed(face_idx, faces.shape[0])
+    uvz = torch.cat([project_unchecked(verts_cam, K), verts_cam[..., 2:]], -1)  # (B, V, 3)
+    tri = _gather_faces(uvz, faces, pix_face)  # (N, 3 vertices, u v z)
+    bary_p, depth_p = _bary_depth(tri, pix, height, width)
+
+    n_pix = B * height * width
+    bary = bary_p.new_zeros(n_pix, 3).index_copy(0, pix, bary_p)
+    depth = depth_p.new_zeros(n_pix).index_copy(0, pix, depth_p)
+    return Fragments(face_idx, bary.view(B, height, width, 3), depth.view(B, height, width), pix, pix_face, bary_p)
+
+
+def _packed(face_idx: torch.Tensor, n_faces: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices of foreground pixels and their faces as b * F + f."""
+    B, H, W = face_idx.shape
     flat = face_idx.view(-1)
     pix = torch.nonzero(flat >= 0).squeeze(1)
-    f = flat[pix]
-    b = torch.div(pix, height * width, rounding_mode="floor")
-    rem = pix - b * (height * width)
-    y = torch.div(rem, width, rounding_mode="floor")
-    x = rem - y * width
-    bary_p, depth_p = _bary_depth(verts_cam, faces, K, b, f, x, y)
-
-    dt = verts_cam.dtype
-    bary = torch.zeros(B * height * width, 3, dtype=dt, device=verts_cam.device).index_put((pix,), bary_p)
-    depth = torch.zeros(B * height * width, dtype=dt, device=verts_cam.device).index_put((pix,), depth_p)
-    return Fragments(face_idx, bary.view(B, height, width, 3), depth.view(B, height, width), pix, bary_p)
+    return pix, torch.div(pix, H * W, rounding_mode="floor") * n_faces + flat[pix]
 
 
-def _bary_depth(verts_cam, faces, K, b, f, x, y):
+def _gather_faces(per_vertex: torch.Tensor, faces: torch.Tensor, pix_face: torch.Tensor) -> torch.Tensor:
+    """(B, V, C) or (V, C) per-vertex values -> (N, 3, C) for the faces b * F + f in ``pix_face``.
+
+    index_select (backward: atomic index_add) rather than advanced indexing, whose backward sorts.
+    """
+    F = faces.shape[0]
+    if per_vertex.dim() == 2:
+        per_face = per_vertex.index_select(0, faces.reshape(-1)).view(F, -1)
+        rows = torch.remainder(pix_face, F)
+    else:
+        per_face = per_vertex.index_select(1, faces.reshape(-1)).view(per_vertex.shape[0] * F, -1)
+        rows = pix_face
+    return per_face.index_select(0, rows).view(pix_face.shape[0], 3, per_vertex.shape[-1])
+
+
+def _bary_depth(tri: torch.Tensor, pix: torch.Tensor, height: int, width: int):
     """Differentiable perspective-correct barycentrics (N, 3) and depth (N,) at pixel centres."""
-    uv = project_unchecked(verts_cam, K)  # (B, V, 2)
-    vid = faces[f]  # (N, 3)
-    p = uv[b[:, None], vid]  # (N, 3, 2)
-    z = verts_cam[b[:, None], vid, 2]  # (N, 3)
-    px = x.to(p.dtype) + 0.5
-    py = y.to(p.dtype) + 0.5
-    dx = p[..., 0] - px[:, None]  # vertex minus pixel
-    dy = p[..., 1] - py[:, None]
+    rem = torch.remainder(pix, height * width)
+    y = torch.div(rem, width, rounding_mode="floor")
+    q = torch.stack([rem - y * width, y], -1).to(tri.dtype) + 0.5  # (N, 2) pixel centre
+    d = tri[..., :2] - q[:, None, :]  # vertex minus pixel
+    a, b = d.roll(-1, 1), d.roll(-2, 1)
     # screen barycentric of vertex i ~ cross(p_{i+1} - q, p_{i+2} - q); their sum is the signed area
-    cr = dx.roll(-1, 1) * dy.roll(-2, 1) - dy.roll(-1, 1) * dx.roll(-2, 1)
-    w = cr / cr.sum(1, keepdim=True)
-    q = w / z
-    s = q.sum(1, keepdim=True)
-    return q / s, 1.0 / s.squeeze(1)
+    cr = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    w = cr / (tri[..., 2] * cr.sum(1, keepdim=True))  # l_i / z_i
+    s = w.sum(1, keepdim=True)
+    return w / s, 1.0 / s.squeeze(1)
 
 
 def interpolate(attr: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -> torch.Tensor:
@@ -128,17 +144,15 @@ def interpolate(attr: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -
     if not attr.is_floating_point():
         raise RenderInputError(f"renderer argument `attr`: expected floating point, got {attr.dtype}", fix="convert with .float()")
     faces = check_faces(faces, attr.shape[-2], fragments.face_idx.device)
-    pix, bary = fragments.pix, fragments.bary_packed
-    if pix is None:
-        pix = torch.nonzero(fragments.face_idx.view(-1) >= 0).squeeze(1)
-        bary = fragments.bary.reshape(-1, 3)[pix]
-    vid = faces[fragments.face_idx.view(-1)[pix]]  # (N, 3)
-    if attr.dim() == 2 or attr.shape[0] == 1:
-        vals = attr.reshape(attr.shape[-2], attr.shape[-1])[vid]
+    if fragments.pix is None:
+        pix, pix_face = _packed(fragments.face_idx, faces.shape[0])
+        bary = fragments.bary.reshape(-1, 3).index_select(0, pix)
     else:
-        b = torch.div(pix, H * W, rounding_mode="floor")
-        vals = attr[b[:, None], vid]
+        pix, pix_face, bary = fragments.pix, fragments.pix_face, fragments.bary_packed
+    if attr.dim() == 3 and attr.shape[0] == 1:
+        attr = attr[0]
     dt = torch.promote_types(attr.dtype, bary.dtype)
-    out_p = torch.einsum("nk,nkc->nc", bary.to(dt), vals.to(dt))
-    out = torch.zeros(B * H * W, attr.shape[-1], dtype=dt, device=attr.device).index_put((pix,), out_p)
+    vals = _gather_faces(attr.to(dt), faces, pix_face)  # (N, 3, C)
+    out_p = (bary.to(dt).unsqueeze(-1) * vals).sum(1)
+    out = out_p.new_zeros(B * H * W, attr.shape[-1]).index_copy(0, pix, out_p)
     return out.view(B, H, W, attr.shape[-1])

@@ -40,28 +40,23 @@ def setup_faces(
     """Compute edge/depth coefficients and pixel bounding boxes (grown by ``expand`` px) per face."""
     B, F = verts_cam.shape[0], faces.shape[0]
     v = verts_cam.detach().float()
-    uv = project_unchecked(v, K.detach().float())
-    tri_uv = uv[:, faces]  # (B, F, 3, 2)
-    tri_z = v[:, faces, 2]  # (B, F, 3)
-    p0, p1, p2 = tri_uv.unbind(2)
-    area = (p1[..., 0] - p0[..., 0]) * (p2[..., 1] - p0[..., 1]) - (p1[..., 1] - p0[..., 1]) * (p2[..., 0] - p0[..., 0])
+    uvz = torch.cat([project_unchecked(v, K.detach().float()), v[..., 2:]], -1)
+    tri = uvz.index_select(1, faces.reshape(-1)).view(B, F, 3, 3)
+    tri_uv, tri_z = tri[..., :2], tri[..., 2]
+    a, b = tri_uv.roll(-1, 2), tri_uv.roll(-2, 2)  # l_i is the edge function of (p_{i+1} -> p_{i+2})
+    d = b - a
+    area = d[:, :, 0, 0] * d[:, :, 1, 1] - d[:, :, 0, 1] * d[:, :, 1, 0]  # (p2-p1) x (p0-p2) = 2 x signed area
     valid = (tri_z > znear).all(-1) & (area.abs() > 1e-12) & torch.isfinite(area)
     if cull_backfaces:
-        tri = v[:, faces]
-        normal = torch.cross(tri[:, :, 1] - tri[:, :, 0], tri[:, :, 2] - tri[:, :, 0], dim=-1)
-        valid &= (normal * tri[:, :, 0]).sum(-1) < 0  # front faces: normal points towards the camera
-    inv_area = torch.where(valid, 1.0 / torch.where(valid, area, torch.ones_like(area)), torch.zeros_like(area))
-    coef = torch.zeros(B, F, COEF_STRIDE, device=v.device, dtype=torch.float32)
-    inv_z = 1.0 / torch.where(valid[..., None], tri_z, torch.ones_like(tri_z))
-    # l_i is the edge function of the edge opposite vertex i, (a -> b) = (p_{i+1} -> p_{i+2})
-    for i in range(3):
-        a, b = tri_uv[:, :, (i + 1) % 3], tri_uv[:, :, (i + 2) % 3]
-        dx, dy = b[..., 0] - a[..., 0], b[..., 1] - a[..., 1]
-        coef[..., 3 * i] = -dy * inv_area
-        coef[..., 3 * i + 1] = dx * inv_area
-        coef[..., 3 * i + 2] = (dy * a[..., 0] - dx * a[..., 1]) * inv_area
-    for j in range(3):  # 1/z = sum_i l_i / z_i
-        coef[..., 9 + j] = sum(coef[..., 3 * i + j] * inv_z[..., i] for i in range(3))
+        t3 = v.index_select(1, faces.reshape(-1)).view(B, F, 3, 3)
+        normal = torch.cross(t3[:, :, 1] - t3[:, :, 0], t3[:, :, 2] - t3[:, :, 0], dim=-1)
+        valid &= (normal * t3[:, :, 0]).sum(-1) < 0  # front faces: normal points towards the camera
+    inv_area = torch.where(valid, 1.0 / torch.where(valid, area, 1.0), 0.0)
+    inv_z = 1.0 / torch.where(valid[..., None], tri_z, 1.0)
+    # l_i(x, y) = (A_i x + B_i y + C_i) with A = -dy, B = dx, C = dy a_x - dx a_y, over the area
+    abc = torch.stack([-d[..., 1], d[..., 0], d[..., 1] * a[..., 0] - d[..., 0] * a[..., 1]], -1) * inv_area[..., None, None]
+    dez = (abc * inv_z[..., None]).sum(2)  # 1/z = sum_i l_i / z_i, also affine
+    coef = torch.cat([abc.reshape(B, F, 9), dez, abc.new_zeros(B, F, COEF_STRIDE - 12)], -1)
     lo = tri_uv.amin(2) - expand  # (B, F, 2)
     hi = tri_uv.amax(2) + expand
     size = torch.tensor([width, height], device=v.device, dtype=torch.float32)
@@ -70,8 +65,8 @@ def setup_faces(
     hi = torch.minimum(hi.clamp(min=-1.0), size + 1)
     x0y0 = torch.ceil(lo - 0.5).clamp(min=0)
     x1y1 = torch.minimum(torch.floor(hi - 0.5), size - 1)
-    bbox = torch.cat([x0y0, x1y1], -1).long()
-    bbox[~valid] = torch.tensor([0, 0, -1, -1], device=v.device)
+    empty = torch.tensor([0.0, 0.0, -1.0, -1.0], device=v.device)
+    bbox = torch.where(valid[..., None], torch.cat([x0y0, x1y1], -1), empty).long()
     return FaceSetup(coef.reshape(B * F, COEF_STRIDE), bbox.reshape(B * F, 4), B, F)
 
 

@@ -76,9 +76,9 @@ def soft_silhouette(
     As sigma -> 0 it tends to the hard (occlusion-free) per-label mask. Same camera convention
     and near-plane rule as :func:`rasterize`.
     """
-    verts_cam = check_verts(verts_cam)
+    verts_cam = check_verts(verts_cam, finite=False)
     faces = check_faces(faces, verts_cam.shape[1], verts_cam.device)
-    K = check_K(K, verts_cam.shape[0], verts_cam)
+    K = check_K(K, verts_cam.shape[0], verts_cam, verts_arg="verts_cam")
     check_size(height, width)
     if not isinstance(sigma, (int, float)) or not sigma > 0:
         raise RenderInputError(f"renderer argument `sigma`: expected a positive number of pixels, got {sigma!r}", fix="pass e.g. sigma=1.0")
