@@ -15,6 +15,7 @@ from nha_bench.metrics.geometry import (
     HausdorffFace,
     HausdorffFull,
     NormalError,
+    point_surface_distances,
 )
 from nha_bench.registry import METRICS
 
@@ -103,6 +104,47 @@ def test_random_mesh_matches_brute_force_point_to_triangle():
     brute = np.min([point_triangle_distance(points, target.vertices[f]) for f in target.faces], axis=0)
     assert scores.values[0] == pytest.approx(brute.mean(), rel=1e-9)
     assert scores.extras["max"][0] == pytest.approx(brute.max(), rel=1e-9)
+
+
+def test_fast_distances_equal_trimesh_closest_point():
+    """Connected noisy sphere and a random triangle soup; query points on the surface (vertices,
+    edge midpoints, inside triangles), near it and far away (up to 50x the mesh size)."""
+    rng = np.random.default_rng(11)
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=50.0)
+    noisy = sphere.vertices * rng.uniform(0.9, 1.1, (len(sphere.vertices), 1))
+    soup_v = rng.uniform(-30, 30, (60, 3))
+    soup_f = np.array([rng.choice(60, 3, replace=False) for _ in range(40)])
+    for vertices, faces in ((noisy, sphere.faces), (soup_v, soup_f)):
+        tri = vertices[faces]
+        bary = rng.dirichlet(np.ones(3), len(faces))
+        on_surface = np.concatenate(
+            [vertices[np.unique(faces)], (tri[:, 0] + tri[:, 1]) / 2, np.einsum("fk,fkd->fd", bary, tri)]
+        )
+        near = on_surface + rng.normal(0.0, 3.0, on_surface.shape)
+        far = rng.normal(0.0, 1.0, (300, 3)) * rng.uniform(100, 5000, (300, 1))
+        points = np.concatenate([on_surface, near, far])
+        fast = point_surface_distances(points, vertices, faces)
+        _, reference, _ = trimesh.proximity.closest_point(
+            trimesh.Trimesh(vertices, faces, process=False), points
+        )
+        # trimesh may return a candidate up to tol.merge (1e-8) worse in squared distance
+        np.testing.assert_allclose(fast**2, reference**2, rtol=1e-9, atol=1e-8)
+        np.testing.assert_allclose(fast[len(on_surface):], reference[len(on_surface):], rtol=1e-9)
+        assert np.abs(fast[: len(on_surface)]).max() < 1e-9
+        if len(faces) == len(soup_f):  # small enough for brute force over every triangle
+            brute = np.min([point_triangle_distance(points, t) for t in tri], axis=0)
+            np.testing.assert_allclose(fast, brute, rtol=1e-9, atol=1e-12)
+
+
+def test_fast_distances_degenerate_triangles_and_unreferenced_vertices():
+    # a collinear triangle (the segment x in [0, 10]), a point-triangle at (20, 20, 20), and an
+    # unreferenced vertex next to the queries that must not count
+    vertices = np.array([[0, 0, 0], [10, 0, 0], [5, 0, 0], [20, 20, 20], [5, 3, 0.1]], float)
+    faces = np.array([[0, 1, 2], [3, 3, 3]])
+    points = np.array([[5, 3, 0], [-4, 3, 0], [12, 0, 0], [20, 20, 25], [7, 0, 0]], float)
+    np.testing.assert_allclose(
+        point_surface_distances(points, vertices, faces), [3, 5, 2, 5, 0], atol=1e-12
+    )
 
 
 def region_scene() -> MeshPair:

@@ -3,7 +3,7 @@
 - ``hausdorff_full`` / ``hausdorff_face``: the paper's "average single-sided Hausdorff distance
   from prediction to ground truth". Per frame, ``n_samples`` points are drawn area-uniformly
   (seeded) on the prediction surface; each point's distance to the closest point of the
-  ground-truth surface (exact point-to-triangle distance, trimesh + rtree) is taken; the frame's
+  ground-truth surface (exact point-to-triangle distance, libigl's AABB tree) is taken; the frame's
   value is their mean and its extra ``max`` their maximum. Frames are averaged; ``max`` is the
   maximum over frames. See ``FRAME_CONVENTION`` and ``REGION_RULE`` for what is compared.
 - ``normal_error``: mean per-pixel angle (degrees) between predicted and ground-truth
@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
+import igl
 import numpy as np
 import trimesh
 
@@ -60,13 +63,27 @@ def region_mesh(mesh: Mesh, region: str | None, role: str) -> trimesh.Trimesh:
     return trimesh.Trimesh(np.asarray(mesh.vertices, dtype=np.float64), faces, process=False)
 
 
+def point_surface_distances(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Exact distance from each of ``points`` (N, 3) to the nearest point of the triangle mesh
+    ``(vertices, faces)``; unreferenced vertices are ignored.
+
+    libigl's AABB tree (``igl.point_mesh_squared_distance``): the same values as
+    ``trimesh.proximity.closest_point`` (which may pick a candidate up to its ``tol.merge`` = 1e-8
+    mm^2 worse when two are that close) at ~10x the speed."""
+    squared, _, _ = igl.point_mesh_squared_distance(
+        np.ascontiguousarray(points, dtype=np.float64),
+        np.ascontiguousarray(vertices, dtype=np.float64),
+        np.ascontiguousarray(faces, dtype=np.int64),
+    )
+    return np.sqrt(squared)
+
+
 def surface_distances(
     pred: trimesh.Trimesh, target: trimesh.Trimesh, n_samples: int, seed: int
 ) -> np.ndarray:
     """Distances from ``n_samples`` area-uniform points on ``pred`` to the surface of ``target``."""
     points, _ = trimesh.sample.sample_surface(pred, n_samples, seed=seed)
-    _, distances, _ = trimesh.proximity.closest_point(target, points)
-    return np.asarray(distances, dtype=np.float64)
+    return point_surface_distances(points, target.vertices, target.faces)
 
 
 class _Hausdorff(Metric):
@@ -83,8 +100,9 @@ class _Hausdorff(Metric):
     @property
     def backend(self) -> str:
         return (
-            f"trimesh-{trimesh.__version__}:closest_point,"
-            f"{self.n_samples} area-uniform surface samples (seed {self.seed})"
+            f"libigl-{version('libigl')}:point_mesh_squared_distance,"
+            f"trimesh-{trimesh.__version__}:{self.n_samples} area-uniform surface samples "
+            f"(seed {self.seed})"
         )
 
     def score(self, batch: list[MeshPair]) -> FrameScores:
