@@ -1,0 +1,70 @@
+"""Tracker settings and their presets (``tiny``: CPU, seconds; ``full``: GPU quality)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from nha_bench.errors import NhaBenchError
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Every knob of the tracker. Weights multiply losses measured in pixels (landmarks) and
+    colour units in [0, 1] (photometric)."""
+
+    # keyframe stage: shape, albedo and lighting fitted jointly over a few frames
+    n_keyframes: int = 8
+    rigid_iters: int = 150  # rotation + translation only, landmarks only, per yaw hypothesis
+    keyframe_landmark_iters: int = 300  # + shape, expression, jaw
+    keyframe_photo_iters: int = 200  # + albedo, SH lighting, photometric term
+    # sequential stage: expression, pose, translation, lighting per frame (warm start)
+    frame_rigid_iters: int = 20  # rotation + translation on landmarks first
+    frame_iters: int = 60
+    lr: float = 0.01
+    lr_translation: float = 0.003
+    lr_albedo: float = 0.02
+    # loss weights
+    w_landmark: float = 1.0
+    w_contour: float = 0.3  # relative weight of jaw-line landmarks 0..16 (view-dependent)
+    w_photo: float = 20.0
+    w_shape_reg: float = 0.05
+    w_expr_reg: float = 0.05
+    w_jaw_reg: float = 5.0
+    w_temporal: float = 0.02  # per mm^2 of face-vertex motion between frames
+    w_albedo_smooth: float = 1e3
+    w_silhouette: float = 0.0  # one-sided: rendered head outside the foreground mask
+    photometric: bool = True
+    render_scale: float = 0.5  # photometric term rendered at this fraction of the resolution
+    yaw_hypotheses_deg: tuple[float, ...] = (-45.0, 0.0, 45.0)
+    checkpoint_every: int = 20  # frames between resumable checkpoints
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, name: str) -> "TrackerConfig":
+        """The ``tiny`` or ``full`` preset."""
+        if name not in PRESETS:
+            raise NhaBenchError(f"unknown tracker preset {name!r}", fix=f"use one of {sorted(PRESETS)}")
+        return PRESETS[name]
+
+    def with_(self, **changes: object) -> "TrackerConfig":
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, TrackerConfig] = {
+    "tiny": TrackerConfig(
+        n_keyframes=2,
+        rigid_iters=60,
+        keyframe_landmark_iters=80,
+        keyframe_photo_iters=30,
+        frame_rigid_iters=10,
+        frame_iters=20,
+        render_scale=0.5,
+        yaw_hypotheses_deg=(0.0,),
+        checkpoint_every=5,
+    ),
+    "full": TrackerConfig(),
+}
