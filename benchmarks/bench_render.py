@@ -29,7 +29,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nha_bench.render import interpolate, rasterize, vertex_normals  # noqa: E402
+from nha_bench.render import interpolate, rasterize, soft_silhouette, vertex_normals  # noqa: E402
 
 
 def head_mesh(target_faces: int = 30000) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +62,10 @@ def sync(device: str) -> None:
 
 
 def run_case(verts, faces, size: int, batch: int, backend: str, device: str, iters: int, warmup: int, prof: bool = False) -> dict:
-    """Time ``iters`` forward+backward iterations; return the median and peak memory."""
+    """Time ``iters`` forward+backward iterations; return the median and peak memory.
+
+    backend "soft" times soft_silhouette (sigma 1 px, 4 face labels) instead of the rasterizer.
+    """
     f = 900.0 * size / 512  # head fills ~60% of the image height
     K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], device=device)
     g = torch.Generator(device="cpu").manual_seed(0)
@@ -77,8 +80,14 @@ def run_case(verts, faces, size: int, batch: int, backend: str, device: str, ite
     vb = vb + (torch.rand(batch, 1, 3, generator=g).to(device) - 0.5) * 10
     fa = torch.tensor(faces, device=device)
 
+    labels = torch.remainder(torch.arange(len(faces), device=device), 4)
+
     def step():
         v = vb.clone().requires_grad_(True)
+        if backend == "soft":
+            sil = soft_silhouette(v, fa, K, size, size, sigma=1.0, face_labels=labels, n_labels=4)
+            sil.square().mean().backward()
+            return rasterize(v.detach(), fa, K, size, size), v.grad
         n = vertex_normals(v, fa)
         fr = rasterize(v, fa, K, size, size, backend=backend)
         img = interpolate(n, fa, fr)
@@ -153,7 +162,8 @@ def write_md(results: list[dict], agree: list[dict], path: Path, meta: dict) -> 
         "# Renderer benchmark",
         "",
         "One iteration: `vertex_normals` + `rasterize` + `interpolate` (3-channel normals) + loss +",
-        "`backward()` to the vertices. Mesh: head-like deformed UV sphere (mm, 500 mm from the",
+        "`backward()` to the vertices; backend `soft` times `soft_silhouette` (sigma 1 px, 4 labels) +",
+        "`backward()` instead. Mesh: head-like deformed UV sphere (mm, 500 mm from the",
         f"camera), {results[0]['faces'] if results else '?'} faces. Median over the timed iterations after warm-up.",
         "",
         "Commands:",

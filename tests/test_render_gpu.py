@@ -53,7 +53,7 @@ def test_cuda_gradients_match_cpu():
     attr = torch.rand(len(verts), 3, dtype=torch.float64)
     grads = []
     for dev in ("cpu", "cuda"):
-        v = verts.to(dev).requires_grad_()
+        v = verts.detach().to(dev).requires_grad_()
         fr = rasterize(v[None], faces.to(dev), K.to(dev), H, W)
         loss = interpolate(attr.to(dev), faces.to(dev), fr).square().sum() + fr.depth.sum()
         loss = loss + soft_silhouette(v[None], faces.to(dev), K.to(dev), H, W, sigma=0.7).sum()
