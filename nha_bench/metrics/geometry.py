@@ -69,7 +69,7 @@ def point_surface_distances(points: np.ndarray, vertices: np.ndarray, faces: np.
 
     libigl's AABB tree (``igl.point_mesh_squared_distance``): the same values as
     ``trimesh.proximity.closest_point`` (which may pick a candidate up to its ``tol.merge`` = 1e-8
-    mm^2 worse when two are that close), 8-19x faster (reports/benchmarks/hausdorff.md)."""
+    mm^2 worse when two are that close), 8-20x faster (reports/benchmarks/hausdorff.md)."""
     squared, _, _ = igl.point_mesh_squared_distance(
         np.ascontiguousarray(points, dtype=np.float64),
         np.ascontiguousarray(vertices, dtype=np.float64),
