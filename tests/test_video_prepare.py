@@ -98,12 +98,13 @@ def test_resume_recreates_missing_files_and_force_is_needed(subject: Path, tmp_p
         prepare(CLIP, work, res=96, track=False)
 
 
-def test_fps_and_max_frames(tmp_path: Path):
+def test_fps_max_frames_and_dlib_landmarks(tmp_path: Path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VideoWarning)
-        out = prepare(CLIP, tmp_path / "s", res=64, fps=2.5, max_frames=4, split="ratio:0.5", track=False)
+        out = prepare(CLIP, tmp_path / "s", res=64, fps=2.5, max_frames=4, split="ratio:0.5", track=False, landmarks="dlib")
     meta = Subject(out).meta
     assert meta.fps == 2.5 and meta.n_frames == 4 and meta.extra["source_frames"] == [0, 2, 4, 6]
+    assert "dlib" in meta.models["landmarks"] and meta.splits == {"train": [0, 1], "val": [2, 3]}
     assert validate_subject(out) == []
 
 
