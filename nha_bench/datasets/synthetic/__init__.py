@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nha_bench.datasets.synthetic.generate import generate
+from nha_bench.datasets.synthetic.pipeline import generate
 
 __all__ = ["generate"]

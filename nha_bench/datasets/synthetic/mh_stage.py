@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 NECK_BONES = (("neck01", 0.15), ("neck02", 0.2), ("neck03", 0.25), ("head", 0.4))  # share of the head rotation
-NECK_CUT_DM = 0.15  # keep the body above neck01's joint + this (decimetres): head and neck only
+NECK_CUT_BASE_DM = 6.1  # keep the base mesh above this height (decimetres): head and neck only
 SCALE = 0.1  # MakeHuman decimetres -> metres
 
 
@@ -93,10 +93,12 @@ def build(job: dict) -> None:
     skel = H.getBaseSkeleton()
     body = H.meshData
     rest = body.coord.copy()
-    cut_y = skel.getBone("neck01").headPos[1] + NECK_CUT_DM
-    faces = body.fvert[body.face_mask]
-    uvf = body.fuvs[body.face_mask]
-    keep_face = (rest[faces][:, :, 1] > cut_y).all(axis=1)
+    # Same topology for every identity: the base mesh's "body" faces (no helpers) above a fixed
+    # height of the unmodified base mesh (decimetres), i.e. head and neck.
+    body_group = [fg.idx for fg in body.faceGroups if fg.name == "body"][0]
+    in_body = body.group == body_group
+    faces, uvf = body.fvert[in_body], body.fuvs[in_body]
+    keep_face = (body.orig_coord[faces][:, :, 1] > NECK_CUT_BASE_DM).all(axis=1)
     faces, uvf = faces[keep_face], uvf[keep_face]
     body_ids, body_faces = np.unique(faces, return_inverse=True)
     body_faces = body_faces.reshape(-1, 4)
@@ -115,6 +117,8 @@ def build(job: dict) -> None:
         else:
             mesh = pxy.object.mesh
             f, fuv, tex = mesh.fvert, mesh.fuvs, mesh.material.diffuseTexture
+        if not Path(str(tex)).is_file():
+            raise FileNotFoundError(f"{kind} texture {tex} is missing from the MakeHuman data; pick another asset")
         arrays[f"{kind}_faces"] = _polys(f)
         arrays[f"{kind}_uv"] = np.asarray(mesh.texco, np.float32)[fuv].astype(np.float32)
         info.append({"kind": kind, "texture": str(tex), "n_vertices": int(len(body_ids) if pxy is None else len(mesh.coord))})
@@ -124,7 +128,7 @@ def build(job: dict) -> None:
     head_centre = rest[head_ids].mean(axis=0) * SCALE
     (work / "identity.json").write_text(json.dumps({
         "objects": info, "head_centre_m": head_centre.tolist(), "modifiers": modifiers,
-        "cut_y_m": float(cut_y * SCALE), "build_s": round(time.time() - t0, 2),
+        "build_s": round(time.time() - t0, 2),
     }, indent=1))
     sys.stderr.write(f"identity ready in {time.time() - t0:.1f}s\n")
 

@@ -35,7 +35,7 @@ def missing_requirements() -> list[str]:
     return [pkg for mod, pkg in _REQUIREMENTS.items() if importlib.util.find_spec(mod) is None]
 
 
-def _run_stage(module: str, args: list[str], log: Path, progress: Progress, task, env: dict) -> subprocess.Popen:
+def _run_stage(module: str, args: list[str], log: Path, env: dict) -> subprocess.Popen:
     cmd = [sys.executable, "-u", "-m", f"nha_bench.datasets.synthetic.{module}", *args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True, env=env)
 
@@ -69,6 +69,11 @@ def _ear_faces(work: Path) -> list[int]:
     return np.flatnonzero(ears[arrays["body_faces"]].all(axis=1)).tolist()
 
 
+def pending_frames(writer: SubjectWriter, work: Path, n: int) -> list[int]:
+    """Frames still to render: a frame is done when all its files and its landmark row exist."""
+    return [i for i in range(n) if not (writer.has_frame(i, FIELDS) and (work / "landmarks" / f"{i:06d}.npy").is_file())]
+
+
 def _existing(root: Path, res: int, n_frames: int, force: bool) -> bool:
     """True if a finished subject with the same size is there (skip it); wipe it when ``force``."""
     if force and root.exists():
@@ -100,7 +105,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
     subject_seed = seed * 1000 + subject.seed
     frames, splits, views = spec.sequence(train, val, subject_seed)
     n = len(frames)
-    pending = [i for i in range(n) if not (writer.has_frame(i, FIELDS) and (work / "landmarks" / f"{i:06d}.npy").is_file())]
+    pending = pending_frames(writer, work, n)
     env = {**os.environ, "MHCORE_DATA": str(data_root), "PYTHONUNBUFFERED": "1"}
     subject_dict = spec.spec_dict(subject)
     subject_dict["seed"] = subject_seed
@@ -111,7 +116,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
                "frames": [{"index": i, "params": frames[i]} for i in need_coords]}
         (work / "mh_job.json").write_text(json.dumps(job))
         task = progress.add_task(f"{subject.name} pose", total=len(need_coords))
-        proc = _run_stage("mh_stage", [str(work / "mh_job.json")], work / "mh_stage.log", progress, task, env)
+        proc = _run_stage("mh_stage", [str(work / "mh_job.json")], work / "mh_stage.log", env)
         _follow([(proc, work / "mh_stage.log")], progress, task)
     ident = json.loads((work / "identity.json").read_text())
     target = np.asarray(ident["head_centre_m"]) + np.array([0.0, -0.03, 0.0])  # a little low: show the neck
@@ -129,8 +134,8 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
         procs = []
         for w in range(n_workers):
             log = work / f"render_{w}.log"
-            procs.append((_run_stage("render_stage", [str(work / "render_job.json"), str(w), str(n_workers)], log,
-                                     progress, task, env), log))
+            procs.append((_run_stage("render_stage", [str(work / "render_job.json"), str(w), str(n_workers)], log, env),
+                          log))
         _follow(procs, progress, task)
 
     landmarks = np.stack([np.load(work / "landmarks" / f"{i:06d}.npy") for i in range(n)]).astype(np.float32)

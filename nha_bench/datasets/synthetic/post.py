@@ -135,10 +135,12 @@ def frame_arrays(channels: dict[str, np.ndarray], coords: np.ndarray, R: np.ndar
     mesh = Mesh(vertices=body_cam * 1000.0, faces=ctx.body_faces, vertex_masks=ctx.vertex_masks)
     lmk_cam = body_cam[ctx.landmark_ids]
     uv = project(lmk_cam, ctx.K)
-    depth = channels["Depth.Z"]
+    depth = np.where(mask, channels["Depth.Z"], np.inf)
     px = np.clip(np.floor(uv).astype(int), 0, ctx.res - 1)
     inside = (uv >= 0).all(axis=1) & (uv < ctx.res).all(axis=1)
-    surface = depth[px[:, 1], px[:, 0]]
+    # farthest surface in the 3x3 pixels around: tolerates pixel quantisation at silhouettes and lids
+    pad = np.pad(depth, 1, constant_values=np.inf)
+    surface = np.max([pad[px[:, 1] + dy, px[:, 0] + dx] for dy in range(3) for dx in range(3)], axis=0)
     visible = inside & (lmk_cam[:, 2] <= surface + VISIBILITY_TOL_M)
     landmarks = np.concatenate([uv, visible[:, None]], axis=1).astype(np.float32)
     return {"rgb": rgb, "mask": mask, "parsing": labels(channels, ctx.kinds, mask), "normal": normal,

@@ -57,11 +57,11 @@ class SubjectSpec:
 
 
 SUBJECTS = (
-    SubjectSpec("subject_f1", 0.0, {"Caucasian": 1.0}, 0.5, "young_caucasian_female2", "bob01", "blue",
+    SubjectSpec("subject_f1", 0.0, {"Caucasian": 1.0}, 0.5, "young_caucasian_female2", "long01", "blue",
                 "eyebrow010", "eyelashes02", 0),
-    SubjectSpec("subject_m1", 1.0, {"African": 1.0}, 0.5, "young_african_male", "afro01", "brown",
+    SubjectSpec("subject_m1", 1.0, {"African": 1.0}, 0.5, "young_african_male", "short01", "brown",
                 "eyebrow001", "eyelashes01", 1),
-    SubjectSpec("subject_f2", 0.0, {"Asian": 1.0}, 0.6, "middleage_asian_female", "bob02", "brownlight",
+    SubjectSpec("subject_f2", 0.0, {"Asian": 1.0}, 0.6, "middleage_asian_female", "ponytail01", "brownlight",
                 "eyebrow006", "eyelashes03", 2),
     SubjectSpec("subject_m2", 1.0, {"Caucasian": 0.7, "African": 0.3}, 0.55, "young_caucasian_male", "short02",
                 "green", "eyebrow003", "eyelashes01", 3),
@@ -70,19 +70,25 @@ SUBJECTS = (
 FACE_MODIFIER_GROUPS = ("head", "neck", "ears", "eyes", "eyebrows", "nose", "mouth", "chin", "cheek", "forehead")
 
 
-def random_modifiers(names: list[str], rng: np.random.Generator, scale: float = 0.45) -> dict[str, float]:
-    """Seeded head/face modifier values; left/right pairs share one value so faces stay near-symmetric."""
+def random_modifiers(names: list[str], rng: np.random.Generator, scale: float = 0.2) -> dict[str, float]:
+    """Seeded head/face modifier values: two-sided ones ~ N(0, scale) clipped to +-2.5 scale, and one
+    of the one-sided head shapes (oval, round, square, ...) at 0.2..0.6; left/right pairs share a
+    value so faces stay near-symmetric (strong random values of all 146 at once look deformed)."""
     values: dict[str, float] = {}
+    one_sided = []
     for name in sorted(names):
         group, _, rest = name.partition("/")
         if group not in FACE_MODIFIER_GROUPS:
             continue
-        twin = name.replace("/r-", "/l-")
-        if twin != name and twin in values:
-            values[name] = values[twin]
+        if "|" not in rest:
+            one_sided.append(name)
             continue
-        lo = 0.0 if "|" not in rest else -1.0  # one-sided modifiers (head shapes) are 0..1
-        values[name] = float(np.clip(rng.normal(0.0, scale), lo, 1.0)) if lo < 0 else float(rng.uniform(0, scale))
+        twin = name.replace("/r-", "/l-")
+        values[name] = values[twin] if twin in values else float(np.clip(rng.normal(0.0, scale), -2.5 * scale, 2.5 * scale))
+    for name in one_sided:
+        values[name] = 0.0
+    if one_sided:
+        values[one_sided[int(rng.integers(len(one_sided)))]] = float(rng.uniform(0.2, 0.6))
     return values
 
 

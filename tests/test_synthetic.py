@@ -1,0 +1,249 @@
+"""Synthetic generator: pure helpers, errors, the committed tiny fixture, and (if bpy/mhcore are
+installed) one tiny end-to-end generation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+from scipy.ndimage import binary_dilation
+
+from nha_bench.datasets import Subject, validate_subject
+from nha_bench.datasets.synthetic import pipeline as generate_mod
+from nha_bench.datasets.synthetic import post, spec
+from nha_bench.datasets.synthetic.assets import makehuman_root
+from nha_bench.errors import ExistsError, UnavailableError
+
+FIXTURE = Path(__file__).resolve().parents[1] / "nha_bench" / "datasets" / "fixtures" / "tiny"
+
+
+def _fixture_subjects() -> list[Path]:
+    return sorted(p.parent for p in FIXTURE.glob("*/meta.json"))
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+def test_look_at_is_opencv_camera():
+    eye, target = np.array([0.3, 0.2, 1.0]), np.array([0.0, 0.1, 0.0])
+    R, t = spec.look_at(eye, target)
+    assert np.allclose(R @ R.T, np.eye(3)) and np.isclose(np.linalg.det(R), 1.0)
+    assert np.allclose(R @ eye + t, 0)  # camera centre
+    in_cam = R @ target + t
+    assert np.allclose(in_cam[:2], 0) and in_cam[2] > 0  # target straight ahead (+z)
+    above = R @ (target + [0, 0.1, 0]) + t
+    assert above[1] < 0  # world up is image up, i.e. camera y points down
+
+
+def test_project_matches_hand_computation():
+    K = spec.intrinsics(100)  # f = 240, c = 50
+    pts = np.array([[0.0, 0.0, 2.0], [0.1, -0.2, 1.0]])
+    assert np.allclose(post.project(pts, K), [[50, 50], [74, 2]])
+
+
+def test_triangulate_quads_and_marked_triangles():
+    quads = np.array([[0, 1, 2, 3], [4, 5, 6, 6], [7, 8, 9, 7]])
+    tris = post.triangulate(quads)
+    assert sorted(map(tuple, tris.tolist())) == sorted([(0, 1, 2), (0, 2, 3), (4, 5, 6), (7, 8, 9)])
+
+
+def test_srgb_curve_known_values():
+    assert np.allclose(post.srgb(np.array([0.0, 0.0031308, 0.18, 1.0, 2.0])),
+                       [0.0, 0.04045, 0.46135, 1.0, 1.0], atol=1e-4)
+
+
+def test_labels_from_passes():
+    kinds = ["body", "eyes", "eyebrows", "eyelashes", "teeth", "tongue", "hair"]
+    index = np.array([[0, 1, 1, 1], [2, 3, 5, 7]], np.float32)
+    ch = {"Object Index.X": index,
+          "ear.X": np.array([[0, 0, 1, 0], [0, 0, 0, 0]], np.float32),
+          "backface.X": np.array([[0, 0, 0, 1], [0, 0, 0, 0]], np.float32)}
+    mask = np.array([[True, True, True, True], [True, True, True, True]])
+    lab = post.labels(ch, kinds, mask)
+    # background inside the mask = semi-transparent hair; body 1, ear 3, mouth 5, eyes 2, brows 1, teeth 5, hair 4
+    assert lab.tolist() == [[4, 1, 3, 5], [2, 1, 5, 4]]
+    mask[0, 1] = False
+    assert post.labels(ch, kinds, mask)[0, 1] == 0
+
+
+def test_sequence_is_seeded_and_validation_is_novel():
+    frames, splits, views = spec.sequence(200, 210, seed=3)
+    again, _, _ = spec.sequence(200, 210, seed=3)
+    assert frames == again and frames != spec.sequence(200, 210, seed=4)[0]
+    assert splits["train"] == list(range(200)) and splits["val"] == list(range(200, 410))
+    train_units = {u for f in frames[:200] for u in f["units"]}
+    val_units = {u for f in frames[200:] for u in f["units"]}
+    val_only = {u for units, _ in spec.VAL_ONLY_CHANNELS.values() for u in units}
+    assert not train_units & val_only and val_units & val_only
+    yaw = np.array([f["yaw"] for f in frames])
+    assert np.abs(yaw[:200]).max() <= spec.TRAIN_LIMITS[0] + 1e-6
+    assert np.abs(yaw[200:]).max() > spec.TRAIN_LIMITS[0]  # poses beyond the training range
+    assert np.abs(np.diff(yaw[:200])).max() < 5  # smooth: under 5 degrees per frame
+    assert views.count("novel") == 60 and views[-1] == "novel" and set(views[:200]) == {"front"}
+
+
+def test_novel_cameras_orbit_the_head():
+    target = np.array([0.0, 0.8, 0.1])
+    R, t = spec.cameras(["front", "novel"], target, seed=0)
+    centres = [-Ri.T @ ti for Ri, ti in zip(R, t)]
+    assert np.isclose(np.linalg.norm(centres[1] - target), spec.CAMERA_DISTANCE_M)
+    angle = np.degrees(np.arccos(np.clip(R[0][2] @ R[1][2], -1, 1)))
+    assert spec.NOVEL_VIEW_YAW[0] - 1 <= angle <= np.hypot(spec.NOVEL_VIEW_YAW[1], spec.NOVEL_VIEW_PITCH) + 1
+
+
+def test_regions_json_is_consistent():
+    regions = post.load_regions()
+    assert len(regions["landmarks"]) == 68 and len(set(regions["landmarks"])) == 68
+    assert not set(regions["ears"]) & set(regions["face"])
+    assert set(regions["landmarks"][17:]) <= set(regions["face"]) | set(regions["landmarks"][:17])
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+def test_missing_makehuman_data_names_the_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr("nha_bench.datasets.synthetic.assets._archive_candidates", lambda: [])
+    with pytest.raises(UnavailableError, match="MakeHuman data not found") as err:
+        makehuman_root(tmp_path / "nowhere")
+    assert "nowhere" in str(err.value) and "NHA_BENCH_MAKEHUMAN_DATA" in str(err.value)
+
+
+def test_missing_packages_raise_with_install_hint(tmp_path, monkeypatch):
+    monkeypatch.setattr(generate_mod, "missing_requirements", lambda: ["bpy==5.0.1"])
+    with pytest.raises(UnavailableError, match="pip install bpy==5.0.1"):
+        generate_mod.generate(tmp_path)
+
+
+def test_existing_subject_of_other_size_needs_force(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "meta.json").write_text(json.dumps({"width": 256, "n_frames": 10}))
+    with pytest.raises(ExistsError, match="--force"):
+        generate_mod._existing(tmp_path / "s", 512, 10, force=False)
+    assert generate_mod._existing(tmp_path / "s", 256, 10, force=False)  # same size: finished, skip
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("keep me")
+    with pytest.raises(ExistsError, match="not a generated subject"):
+        generate_mod._existing(tmp_path / "other", 256, 10, force=True)
+    assert (tmp_path / "other" / "notes.txt").is_file()
+
+
+# --- the committed fixture ------------------------------------------------------------------------
+
+def test_fixture_exists_and_validates():
+    subjects = _fixture_subjects()
+    assert subjects, f"no fixture subject under {FIXTURE}"
+    for root in subjects:
+        assert validate_subject(root) == []
+        s = Subject(root)
+        assert set(s.meta.fields) >= {"rgb", "mask", "parsing", "normal", "mesh"}
+        assert s.split("train") and s.split("val")
+
+
+@pytest.mark.parametrize("root", _fixture_subjects(), ids=lambda p: p.name)
+def test_fixture_normals_unit_and_facing_camera(root):
+    s = Subject(root)
+    for i in s.split("train") + s.split("val"):
+        n, m, lab = s.normal(i), s.mask(i), s.parsing(i)
+        length = np.linalg.norm(n, axis=-1)
+        assert np.allclose(length[m & (length > 0)], 1, atol=1e-3)
+        assert (length[~m] == 0).all()
+        skin = (lab == 1) & (length > 0)
+        assert (n[skin][:, 2] < 0).mean() > 0.97  # front surfaces point towards the camera (-z)
+
+
+@pytest.mark.parametrize("root", _fixture_subjects(), ids=lambda p: p.name)
+def test_fixture_normals_agree_with_gt_mesh(root):
+    """Independent check of the normal conversion: the mesh's own vertex normals at the pixels
+    where visible vertices project."""
+    s = Subject(root)
+    K = s.meta.K.astype(np.float64)
+    for i in (s.split("train")[0], s.split("val")[-1]):
+        mesh, n_img, lab = s.mesh(i), s.normal(i), s.parsing(i)
+        tm = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False)
+        vn = tm.vertex_normals
+        uv = post.project(mesh.vertices, K)
+        px = np.floor(uv).astype(int)
+        ok = (px >= 0).all(1) & (px < s.meta.width).all(1)
+        ok &= mesh.vertex_masks["face"] & (vn[:, 2] < -0.3)  # front-facing face vertices
+        ok[ok] &= lab[px[ok, 1], px[ok, 0]] == 1
+        cos = (vn[ok] * n_img[px[ok, 1], px[ok, 0]]).sum(1)
+        assert ok.sum() > 50 and np.median(cos) > 0.9
+
+
+@pytest.mark.parametrize("root", _fixture_subjects(), ids=lambda p: p.name)
+def test_fixture_mesh_projects_onto_mask(root):
+    s = Subject(root)
+    K = s.meta.K.astype(np.float64)
+    for i in s.split("train") + s.split("val"):
+        mesh, m = s.mesh(i), s.mask(i)
+        assert mesh.vertices[:, 2].min() > 0  # in front of the camera, mm
+        assert 150 < np.linalg.norm(mesh.vertices.max(0) - mesh.vertices.min(0)) < 600  # a head in mm
+        px = np.floor(post.project(mesh.vertices, K)).astype(int)
+        inside = (px >= 0).all(1) & (px < s.meta.width).all(1)
+        hit = np.zeros(len(px), bool)
+        hit[inside] = m[px[inside, 1], px[inside, 0]]
+        assert hit.mean() > 0.97
+
+
+@pytest.mark.parametrize("root", _fixture_subjects(), ids=lambda p: p.name)
+def test_fixture_landmarks_on_the_face(root):
+    s = Subject(root)
+    lmk = s.landmarks()
+    assert lmk.shape == (s.meta.n_frames, 68, 3)
+    views = s.meta.extra["views"]
+    for i in range(s.meta.n_frames):
+        m = s.mask(i)
+        vis = lmk[i, :, 2] > 0.5
+        assert vis.sum() >= (50 if views[i] == "front" else 25)  # long hair may hide the jaw line
+        px = np.floor(lmk[i, vis, :2]).astype(int)
+        near_mask = binary_dilation(m, iterations=1)  # silhouette points (nose tip in profile) may sit on the edge
+        assert near_mask[px[:, 1], px[:, 0]].all()
+        lab = s.parsing(i)[px[:, 1], px[:, 0]]
+        if views[i] == "front":  # (in profile, half the points sit on the silhouette)
+            assert np.isin(lab, [1, 2, 5]).mean() > 0.9  # skin, eyes, mouth: not hair, not background
+
+
+def test_fixture_is_small():
+    size = sum(f.stat().st_size for f in FIXTURE.rglob("*") if f.is_file())
+    assert size < 5 * 2**20
+
+
+# --- end to end -----------------------------------------------------------------------------------
+
+def test_pending_frames_skip_finished_ones(tmp_path):
+    from nha_bench.datasets.format import SubjectWriter
+    from nha_bench.mesh import Mesh
+
+    writer = SubjectWriter(tmp_path / "s")
+    work = tmp_path / "s" / ".work"
+    (work / "landmarks").mkdir(parents=True)
+    img = np.zeros((4, 4, 3), np.float32)
+    mesh = Mesh(np.zeros((3, 3)), np.array([[0, 1, 2]]))
+    for i in (0, 2):  # frames 0 and 2 are complete; frame 1 lacks its landmark row
+        writer.write_frame(i, rgb=img, mask=np.ones((4, 4), bool), parsing=np.ones((4, 4), np.uint8),
+                           normal=img, mesh=mesh)
+    writer.write_frame(1, rgb=img, mask=np.ones((4, 4), bool), parsing=np.ones((4, 4), np.uint8), normal=img, mesh=mesh)
+    for i in (0, 2):
+        np.save(work / "landmarks" / f"{i:06d}.npy", np.zeros((68, 3)))
+    (tmp_path / "s" / "mesh" / "000002.npz").unlink()  # killed while writing frame 2
+    assert generate_mod.pending_frames(writer, work, 4) == [1, 2, 3]
+
+
+@pytest.mark.skipif(bool(generate_mod.missing_requirements()),
+                    reason=f"needs {generate_mod.missing_requirements()} (synthetic generator extras)")
+def test_generate_tiny(tmp_path):
+    out = tmp_path / "synth"
+    (root,) = generate_mod.generate(out, subjects=1, train=2, val=1, res=64, samples=4)
+    assert validate_subject(root) == []
+    assert not (root / ".work").exists()
+    params = json.loads((root / "params.json").read_text())
+    assert len(params["frames"]) == 3 and params["modifiers"]
+    s = Subject(root)
+    assert s.mask(0).mean() > 0.05 and set(np.unique(s.parsing(0))) >= {0, 1, 2}
+    # a finished subject is skipped, not redone; another size needs --force
+    stamp = (root / "meta.json").stat().st_mtime_ns
+    generate_mod.generate(out, subjects=1, train=2, val=1, res=64, samples=4)
+    assert (root / "meta.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ExistsError):
+        generate_mod.generate(out, subjects=1, train=2, val=1, res=96, samples=4)
