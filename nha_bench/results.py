@@ -83,7 +83,7 @@ def git_commit() -> str:
 @lru_cache(maxsize=1)
 def package_versions() -> dict[str, str]:
     """Versions of the packages that influence scores."""
-    names = ["nha-bench", "torch", "numpy", "pytorch-msssim", "trimesh", "dlib-bin", "scipy"]
+    names = ["nha-bench", "torch", "numpy", "pytorch-msssim", "trimesh", "libigl", "scikit-image", "dlib-bin", "scipy"]
     found = {"python": platform.python_version()}
     for name in names:
         try:
