@@ -174,3 +174,30 @@ def test_mesh_to_ibug68_indexing():
     mesh = np.arange(468 * 3, dtype=np.float32).reshape(468, 3)
     lm = mesh_to_ibug68(mesh)
     assert lm.shape == (68, 2) and lm[8, 0] == 152 * 3 and lm[30, 1] == 4 * 3 + 1  # chin, nose tip
+
+
+def test_a_run_killed_mid_frames_leaves_no_meta_and_resumes(tmp_path: Path, monkeypatch):
+    calls = {"n": 0}
+    real = pipeline.fallback_parsing
+
+    def dies_at_frame_5(*args):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt  # what a Ctrl-C in the middle of the frame stage looks like
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "fallback_parsing", dies_at_frame_5)
+    out = tmp_path / "s"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VideoWarning)
+        with pytest.raises(KeyboardInterrupt):
+            prepare(CLIP, out, res=64, track=False)
+        assert not (out / "meta.json").exists() and sorted(p.name for p in (out / "rgb").iterdir()) == [
+            f"{i:06d}.png" for i in range(5)
+        ]
+        assert not list(out.rglob("*.tmp"))  # no half-written file
+        first = (out / "parsing" / "000004.png").stat().st_mtime_ns
+        monkeypatch.setattr(pipeline, "fallback_parsing", real)
+        prepare(CLIP, out, res=64, track=False)
+    assert (out / "parsing" / "000004.png").stat().st_mtime_ns == first  # kept, not recomputed
+    assert validate_subject(out) == []
