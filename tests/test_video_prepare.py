@@ -201,3 +201,36 @@ def test_a_run_killed_mid_frames_leaves_no_meta_and_resumes(tmp_path: Path, monk
         prepare(CLIP, out, res=64, track=False)
     assert (out / "parsing" / "000004.png").stat().st_mtime_ns == first  # kept, not recomputed
     assert validate_subject(out) == []
+
+
+def test_tracking_is_called_after_meta_and_resumed_alone(subject: Path, tmp_path: Path, monkeypatch):
+    """The wiring to nha_bench.tracking, with a stand-in tracker that records its calls."""
+    import shutil
+
+    calls = []
+
+    def fake_track_subject(root: Path, **options) -> Path:
+        s = Subject(root)  # the subject must be complete (meta.json) when the tracker runs
+        calls.append(options)
+        if len(calls) == 1:
+            raise RuntimeError("tracker crashed")
+        n = s.meta.n_frames
+        np.savez(root / "tracking.npz", shape=np.zeros(10), expr=np.zeros((n, 5)), pose=np.zeros((n, 15)),
+                 translation=np.zeros((n, 3)), model=np.asarray("ict"))
+        return root / "tracking.npz"
+
+    monkeypatch.setattr(pipeline, "tracker", lambda: fake_track_subject)
+    out = tmp_path / "tracked"
+    shutil.copytree(subject, out)
+    (out / "meta.json").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VideoWarning)
+        with pytest.raises(RuntimeError, match="crashed"):
+            prepare(CLIP, out, res=128, track=True, track_options={"device": "cpu"})
+        assert (out / "meta.json").exists() and not (out / "tracking.npz").exists()
+        prepare(CLIP, out, res=128, track=True, track_options={"device": "cpu"})  # only tracks
+    assert calls == [{"device": "cpu"}, {"device": "cpu"}]
+    assert Subject(out).meta.models["tracking"] == "nha_bench.tracking.track_subject (ict)"
+    assert validate_subject(out) == []
+    with pytest.raises(ExistsError):
+        prepare(CLIP, out, res=128, track=True)

@@ -174,12 +174,13 @@ def _frames(info, window, analysis, valid, writer, parser, n_done: Iterable[int]
         segmenter.close()
 
 
-def _run_tracking(out: Path) -> None:
+def _run_tracking(out: Path, options: dict[str, Any]) -> None:
     started = time.perf_counter()
-    tracker()(out)
+    tracker()(out, **options)
+    head_model = str(Subject(out).tracking().get("model", "unknown head model"))
     meta_path = out / "meta.json"
     meta = json.loads(meta_path.read_text())
-    meta["models"]["tracking"] = "nha_bench.tracking.track_subject"
+    meta["models"]["tracking"] = f"nha_bench.tracking.track_subject ({head_model})"
     meta["extra"].setdefault("timing_s", {})["tracking"] = round(time.perf_counter() - started, 1)
     atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode())
 
@@ -197,6 +198,7 @@ def prepare(
     force: bool = False,
     max_frames: int | None = None,
     focal: float | None = None,
+    track_options: dict[str, Any] | None = None,
 ) -> Path:
     """Turn a portrait video into a subject folder ``out`` and return it.
 
@@ -205,7 +207,9 @@ def prepare(
     (else the fallback parsing); ``normal_weights``: not supported (raises UnavailableError);
     ``track``: run the head tracker afterwards; ``force``: overwrite an existing subject;
     ``max_frames``: keep only the first frames; ``focal``: focal length of the source video in
-    pixels (default 1.5 * max(W, H)). A killed run resumes when called again with the same settings.
+    pixels (default 1.5 * max(W, H)); ``track_options``: keyword arguments for
+    ``nha_bench.tracking.track_subject`` (e.g. device, config). A killed run resumes when called
+    again with the same settings.
     """
     video, out = Path(video), Path(out)
     if normal_weights is not None:
@@ -228,7 +232,7 @@ def prepare(
     elif (out / "meta.json").exists():
         stored = json.loads(config_path.read_text()) if config_path.is_file() else None
         if track and stored == config and not (out / "tracking.npz").exists():
-            _run_tracking(out)  # resume: only the tracking was missing
+            _run_tracking(out, track_options or {})  # resume: only the tracking was missing
             return out
         raise ExistsError("subject already exists", out, fix="pass --force to overwrite it")
     elif config_path.is_file() and json.loads(config_path.read_text()) != config:
@@ -313,5 +317,5 @@ def prepare(
     )
     writer.finish(meta)
     if track:
-        _run_tracking(out)
+        _run_tracking(out, track_options or {})
     return Subject(out).root
