@@ -14,12 +14,13 @@ class TrackerConfig:
 
     # keyframe stage: shape, albedo and lighting fitted jointly over a few frames
     n_keyframes: int = 8
-    rigid_iters: int = 150  # rotation + translation only, landmarks only, per yaw hypothesis
-    keyframe_landmark_iters: int = 300  # + shape, expression, jaw
+    rigid_iters: int = 60  # rotation + translation only, landmarks only, per yaw hypothesis (L-BFGS)
+    keyframe_landmark_iters: int = 200  # (L-BFGS)  # + shape, expression, jaw
     keyframe_photo_iters: int = 200  # + albedo, SH lighting, photometric term
     # sequential stage: expression, pose, translation, lighting per frame (warm start)
-    frame_rigid_iters: int = 20  # rotation + translation on landmarks first
+    frame_rigid_iters: int = 10  # rotation + translation on landmarks first (L-BFGS)
     frame_iters: int = 60
+    reinit_fraction: float = 0.04  # re-initialise the rigid pose when landmarks are off by this x image size
     lr: float = 0.01
     lr_translation: float = 0.003
     lr_albedo: float = 0.02
@@ -27,8 +28,8 @@ class TrackerConfig:
     w_landmark: float = 1.0
     w_contour: float = 0.3  # relative weight of jaw-line landmarks 0..16 (view-dependent)
     w_photo: float = 20.0
-    w_shape_reg: float = 0.05
-    w_expr_reg: float = 0.05
+    w_shape_reg: float = 0.002
+    w_expr_reg: float = 0.002
     w_jaw_reg: float = 5.0
     w_temporal: float = 0.02  # per mm^2 of face-vertex motion between frames
     w_albedo_smooth: float = 1e3
@@ -57,10 +58,10 @@ class TrackerConfig:
 PRESETS: dict[str, TrackerConfig] = {
     "tiny": TrackerConfig(
         n_keyframes=2,
-        rigid_iters=60,
-        keyframe_landmark_iters=80,
+        rigid_iters=30,
+        keyframe_landmark_iters=60,
         keyframe_photo_iters=30,
-        frame_rigid_iters=10,
+        frame_rigid_iters=5,
         frame_iters=20,
         render_scale=0.5,
         yaw_hypotheses_deg=(0.0,),

@@ -42,7 +42,8 @@ class Targets:
 @dataclass
 class Variables:
     """Optimised quantities: shared shape (1, S) and albedo (V, 3); per frame expr (B, E),
-    global rotation (B, 3), jaw rotation (B, 3), translation (B, 3) metres, SH lighting (B, 9, 3)."""
+    global rotation (B, 3), jaw (B, 3) of which only the opening angle (x, >= 0) is used,
+    translation (B, 3) metres, SH lighting (B, 9, 3)."""
 
     shape: Tensor
     albedo: Tensor
@@ -62,7 +63,9 @@ class Variables:
         b = self.expr.shape[0]
         pose = torch.zeros(b, 15, device=self.expr.device)
         pose = pose.index_copy(1, _idx(POSE_SLICES["global"], pose), self.rotation)
-        pose = pose.index_copy(1, _idx(POSE_SLICES["jaw"], pose), self.jaw)
+        # the jaw only opens: rotation about the model's x axis, never into the skull
+        jaw = torch.cat([self.jaw[:, :1].clamp_min(0.0), torch.zeros_like(self.jaw[:, 1:])], 1)
+        pose = pose.index_copy(1, _idx(POSE_SLICES["jaw"], pose), jaw)
         return HeadParams(self.shape.expand(b, -1), self.expr, pose, self.translation)
 
     def frames(self, index: list[int] | slice) -> "Variables":
@@ -77,6 +80,19 @@ class Variables:
 
 def _idx(s: slice, like: Tensor) -> Tensor:
     return torch.arange(s.start, s.stop, device=like.device)
+
+
+def render_shaded(verts: Tensor, faces: Tensor, albedo: Tensor, sh: Tensor, K: Tensor, size: tuple[int, int]):
+    """Rasterize camera-frame ``verts`` (B, V, 3) with per-vertex ``albedo`` (V, 3) under SH
+    lighting ``sh`` (B, 9, 3): shaded colour (B, h, w, 3), unit camera-space normals (B, h, w, 3),
+    both 0 on background, and the fragments."""
+    frag = rasterize(verts, faces, K, size[0], size[1])
+    normals = vertex_normals(verts, faces)
+    attr = torch.cat([albedo.expand(verts.shape[0], -1, -1), normals], -1)
+    px = interpolate(attr, faces, frag)
+    n = F.normalize(px[..., 3:], dim=-1, eps=1e-8)
+    colour = px[..., :3] * shade(n, sh)
+    return colour, n, frag
 
 
 class Energy:
@@ -109,15 +125,8 @@ class Energy:
         return (w * d).sum() / w.sum().clamp_min(1e-6)
 
     def render(self, verts: Tensor, albedo: Tensor, sh: Tensor, K: Tensor, size: tuple[int, int]):
-        """Shaded colour (B, h, w, 3), camera-space normals (B, h, w, 3) and fragments."""
-        faces = self.model.faces
-        frag = rasterize(verts, faces, K, size[0], size[1])
-        normals = vertex_normals(verts, faces)
-        attr = torch.cat([albedo.expand(verts.shape[0], -1, -1), normals], -1)
-        px = interpolate(attr, faces, frag)
-        n = F.normalize(px[..., 3:], dim=-1, eps=1e-8)
-        colour = px[..., :3] * shade(n, sh)
-        return colour, n, frag
+        """See :func:`render_shaded` (with the head model's faces)."""
+        return render_shaded(verts, self.model.faces, albedo, sh, K, size)
 
     def photo_loss(self, verts: Tensor, var: Variables, t: Targets) -> Tensor:
         """Mean absolute colour error over pixels rendered from the face region and inside the

@@ -159,7 +159,7 @@ def track_subject(
         _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model)
 
     pose = torch.zeros(n, 15)
-    pose[:, 0:3], pose[:, 6:9] = state["rotation"], state["jaw"]
+    pose[:, 0:3], pose[:, 6] = state["rotation"], state["jaw"][:, 0].clamp_min(0.0)
     arrays = {
         "shape": _np(state["shape"][0]), "expr": _np(state["expr"]), "pose": _np(pose),
         "translation": _np(state["translation"]), "model": np.asarray(head_model), "albedo": _np(state["albedo"]),
@@ -180,6 +180,8 @@ def _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model) -
     device = loader.device
     per = ("expr", "rotation", "jaw", "translation", "sh")
     task = bar.add_task("frames", total=n, completed=state["done"], info="")
+    meta = loader.subject.meta
+    reinit_px = energy.config.reinit_fraction * max(meta.height, meta.width)
     previous = None
     for i in range(state["done"], n):
         if i == 0:
@@ -191,7 +193,7 @@ def _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model) -
                     previous = energy.vertices(var)
         var.shape, var.albedo = state["shape"].to(device), state["albedo"].to(device)
         targets = loader([i])
-        track_frame(energy, var, targets, previous)
+        track_frame(energy, var, targets, previous, reinit_px=reinit_px)
         err = landmark_error_px(energy, var, targets)
         with torch.no_grad():
             previous = energy.vertices(var)
