@@ -7,8 +7,6 @@ frames through :class:`~nha_bench.datasets.format.SubjectWriter`. Seeded and res
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from nha_bench.datasets.synthetic.pipeline import generate
 
 __all__ = ["generate"]

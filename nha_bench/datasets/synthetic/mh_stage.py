@@ -32,11 +32,6 @@ def _euler_local(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rx @ rz
 
 
-def _polys(fvert: np.ndarray) -> np.ndarray:
-    """MakeHuman stores triangles as quads with a repeated vertex; keep (F, 4) and let users dedupe."""
-    return np.asarray(fvert, dtype=np.int32)
-
-
 def _head_weight(H, skel) -> np.ndarray:
     """Per base-mesh vertex: skinning weight of the head bone and its children (jaw, eyes, face)."""
     names: list[str] = []
@@ -119,7 +114,7 @@ def build(job: dict) -> None:
             f, fuv, tex = mesh.fvert, mesh.fuvs, mesh.material.diffuseTexture
         if not Path(str(tex)).is_file():
             raise FileNotFoundError(f"{kind} texture {tex} is missing from the MakeHuman data; pick another asset")
-        arrays[f"{kind}_faces"] = _polys(f)
+        arrays[f"{kind}_faces"] = np.asarray(f, np.int32)  # (F, 4); a repeated vertex marks a triangle
         arrays[f"{kind}_uv"] = np.asarray(mesh.texco, np.float32)[fuv].astype(np.float32)
         info.append({"kind": kind, "texture": str(tex), "n_vertices": int(len(body_ids) if pxy is None else len(mesh.coord))})
     np.savez_compressed(work / "identity.npz", **arrays)

@@ -110,6 +110,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
     subject_dict = spec.spec_dict(subject)
     subject_dict["seed"] = subject_seed
 
+    t_pose = time.time()
     need_coords = [i for i in pending if not (work / "coords" / f"{i:06d}.npy").is_file()]
     if need_coords or not (work / "identity.json").is_file():
         job = {"data_root": str(data_root), "work": str(work), "subject": subject_dict,
@@ -118,6 +119,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
         task = progress.add_task(f"{subject.name} pose", total=len(need_coords))
         proc = _run_stage("mh_stage", [str(work / "mh_job.json")], work / "mh_stage.log", env)
         _follow([(proc, work / "mh_stage.log")], progress, task)
+    t_render = time.time()
     ident = json.loads((work / "identity.json").read_text())
     target = np.asarray(ident["head_centre_m"]) + np.array([0.0, -0.03, 0.0])  # a little low: show the neck
     R, t = spec.cameras(views, target, subject_seed)
@@ -138,6 +140,8 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
                           log))
         _follow(procs, progress, task)
 
+    timing = {"pose_s": round(t_render - t_pose, 1), "render_s": round(time.time() - t_render, 1),
+              "frames_done_now": len(pending), "workers": workers}
     landmarks = np.stack([np.load(work / "landmarks" / f"{i:06d}.npy") for i in range(n)]).astype(np.float32)
     writer.write_array("landmarks", landmarks)
     writer.write_arrays("cameras", {"R": R.astype(np.float32), "t": t.astype(np.float32)})
@@ -158,7 +162,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
                "mesh_masks": {"head": "skinning weight of the head bone and its children > 0.5",
                               "face": "head vertices inside the 68-landmark outline (brows raised 40%) in front "
                                       "of the jaw-angle landmarks; see regions.json"},
-               "wall_time_s": round(time.time() - t0, 1)},
+               "wall_time_s": round(time.time() - t0, 1), "timing": timing},
     )
     writer.finish(meta)
     problems = validate_subject(root)

@@ -66,6 +66,10 @@ def build_scene(job: dict, first_coords: np.ndarray) -> list[tuple[bpy.types.Mes
     work = Path(job["work"])
     ident = json.loads((work / "identity.json").read_text())
     arrays = np.load(work / "identity.npz")
+    expected = sum(o["n_vertices"] for o in ident["objects"])
+    if len(first_coords) != expected:
+        raise ValueError(f"posed vertices ({len(first_coords)}) do not match the identity ({expected}) in {work}: "
+                         "delete that folder's coords/ and re-run")
     ear_faces = set(np.asarray(job.get("ear_body_faces", []), int).tolist())
     meshes, start = [], 0
     for index, obj_info in enumerate(ident["objects"]):
@@ -75,7 +79,7 @@ def build_scene(job: dict, first_coords: np.ndarray) -> list[tuple[bpy.types.Mes
         mesh.from_pydata(first_coords[start : start + n].tolist(), [], polys)
         uv_layer = mesh.uv_layers.new(name="uv")
         uv_layer.data.foreach_set("uv", loop_uv.ravel())
-        mesh.shade_smooth() if hasattr(mesh, "shade_smooth") else None
+        mesh.shade_smooth()
         mesh.materials.append(_material(kind, obj_info["texture"]))
         if kind == "body" and ear_faces:
             mesh.materials.append(_material(kind, obj_info["texture"], ear=True))
