@@ -1,0 +1,132 @@
+"""The NHA avatar: edited head model + offset MLP G (geometry) and normal encoder + texture MLP T.
+
+Frames: the head model works in metres (y up, z to the viewer); everything rendered is in the
+dataset's OpenCV camera frame via ``nha_bench.tracking.camera.model_to_camera``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from nha_bench.head.base import HeadModel, HeadParams
+from nha_bench.head.lbs import axis_angle_to_matrix
+from nha_bench.methods.nha.config import NhaConfig
+from nha_bench.methods.nha.losses import unique_edges
+from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
+from nha_bench.render import interpolate, project, rasterize, soft_silhouette, vertex_normals
+from nha_bench.tracking.camera import model_to_camera
+
+# semantic classes of mesh faces (soft-silhouette labels) and the parsing label each matches
+SEMANTIC = ("skin_neck", "eyes", "ears", "hair", "mouth")
+PARSING_OF_SEMANTIC = (1, 2, 3, 4, 5)
+N_SEMANTIC_XOR = 4  # the paper's E_semantic uses skin+neck, eyes, ears, hair (not the mouth)
+N_COND_POSE = 12  # neck, jaw and eye rotations condition G and T (global rotation is rigid)
+
+
+def face_semantic_labels(faces: Tensor, regions: dict[str, Tensor]) -> Tensor:
+    """One SEMANTIC index per face: a face is eyes / ears / hair(scalp) / mouth when all three of
+    its vertices are in that head-model region, else skin_neck."""
+    labels = torch.zeros(faces.shape[0], dtype=torch.long, device=faces.device)
+    for k, region in ((4, "mouth"), (3, "scalp"), (2, "ears"), (1, "eyes")):
+        if region in regions:
+            labels[regions[region][faces].all(dim=1)] = k
+    return labels
+
+
+@dataclass
+class Geometry:
+    """Posed geometry of a batch: model/camera-frame vertices (metres) and the offsets."""
+
+    verts_cam: Tensor  # (B, V, 3)
+    offsets: Tensor  # (B, V, 3), model frame before the global rotation
+    offsets_neutral: Tensor  # (1, V, 3), offsets at the neutral pose (pose consistency)
+
+
+class NhaAvatar(nn.Module):
+    """Head model + networks; ``geometry`` poses the mesh, ``shade`` runs T on rasterized pixels."""
+
+    def __init__(self, head: HeadModel, cfg: NhaConfig):
+        super().__init__()
+        self.head = head
+        for p in head.parameters():
+            p.requires_grad_(False)
+        self.cfg = cfg
+        canon = head.canonical_vertices
+        lo, hi = canon.min(0).values, canon.max(0).values
+        centre, half = (lo + hi) / 2, ((hi - lo) / 2).max()
+        self.register_buffer("canonical", (canon - centre) / half)  # (V, 3) in [-1, 1]
+        self.register_buffer("edges", unique_edges(head.faces))
+        regions = head.regions
+        face_w = torch.ones(head.n_vertices)
+        if "face" in regions:
+            face_w[regions["face"].cpu()] = 10.0  # the template face is accurate: keep offsets small
+        self.register_buffer("face_weight", face_w.to(canon.device))
+        self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
+        self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
+        self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)
+        self.normal_encoder = NormalPatchEncoder(cfg.normal_patch, cfg.normal_features)
+        self.texture_mlp = TextureMLP(
+            cfg.normal_features + self.n_expr_cond + N_COND_POSE, cfg.texture_width, cfg.texture_layers
+        )
+
+    @property
+    def faces(self) -> Tensor:
+        return self.head.faces
+
+    def geometry_parameters(self) -> list[nn.Parameter]:
+        return list(self.offset_mlp.parameters())
+
+    def texture_parameters(self) -> list[nn.Parameter]:
+        return list(self.normal_encoder.parameters()) + list(self.texture_mlp.parameters())
+
+    def geometry(self, params: HeadParams) -> Geometry:
+        """V = V_model(beta, psi, theta) + R_global G(v, theta), then to the camera frame.
+
+        G's offsets live in the head frame before the global rotation (so they turn with the head);
+        the head model applies the global rotation rigidly, hence R_global G is exact.
+        """
+        centred = HeadParams(params.shape, params.expr, params.pose, torch.zeros_like(params.translation))
+        verts = self.head(centred)
+        cond = params.pose[:, 3:]
+        offsets = self.offset_mlp(self.canonical, cond)
+        neutral = self.offset_mlp(self.canonical, torch.zeros_like(cond[:1]))
+        rot = axis_angle_to_matrix(params.pose[:, :3])
+        verts = verts + torch.einsum("bij,bvj->bvi", rot, offsets)
+        return Geometry(model_to_camera(verts, params.translation), offsets, neutral)
+
+    def landmarks_2d(self, verts_cam: Tensor, K: Tensor) -> Tensor:
+        """(B, 68, 2) projected landmarks in pixels."""
+        return project(self.head.landmarks(verts_cam), K)
+
+    def semantics(self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float) -> Tensor:
+        """Soft per-class silhouettes (B, len(SEMANTIC), H, W)."""
+        soft = soft_silhouette(
+            verts_cam, self.faces, K, height, width, sigma=sigma, face_labels=self.face_labels, n_labels=len(SEMANTIC)
+        )
+        return soft.permute(0, 3, 1, 2)
+
+    def shade(
+        self, verts_cam: Tensor, params: HeadParams, K: Tensor, height: int, width: int, with_rgb: bool
+    ) -> dict[str, Tensor]:
+        """Rasterize; return camera-space normals (B, 3, H, W), coverage (B, 1, H, W) and, when
+        ``with_rgb``, T's colours (B, 3, H, W) (zero off the surface)."""
+        frags = rasterize(verts_cam, self.faces, K, height, width)
+        normals = interpolate(vertex_normals(verts_cam, self.faces), self.faces, frags)
+        normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+        cover = frags.mask
+        normals = normals * cover[..., None]
+        out = {"normal": normals.permute(0, 3, 1, 2), "mask": cover[:, None].float()}
+        if with_rgb:
+            b = verts_cam.shape[0]
+            points = interpolate(self.canonical, self.faces, frags)[cover]  # (P, 3)
+            feats = self.normal_encoder(out["normal"]).permute(0, 2, 3, 1)[cover]  # (P, C)
+            frame_cond = torch.cat([params.expr[:, : self.n_expr_cond], params.pose[:, 3:]], dim=1)
+            batch_of_pixel = torch.arange(b, device=verts_cam.device)[:, None, None].expand_as(cover)[cover]
+            colours = self.texture_mlp(points, torch.cat([feats, frame_cond[batch_of_pixel]], dim=1))
+            rgb = torch.zeros(b, height, width, 3, dtype=colours.dtype, device=colours.device)
+            rgb = rgb.index_put((cover,), colours)
+            out["rgb"] = rgb.permute(0, 3, 1, 2)
+        return out

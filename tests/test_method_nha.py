@@ -1,0 +1,180 @@
+"""NHA method on a small rendered subject (CPU, tiny preset): fit, stages, test-time fit, render,
+checkpoints and bad input. One fit is shared by the tests of this module."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nha_bench.datasets.format import Subject
+from nha_bench.errors import DatasetError, NhaBenchError
+from nha_bench.method import Sequence
+from nha_bench.methods.nha import Nha
+from nha_bench.registry import METHODS
+from nha_bench.render import rasterize
+
+from nha_tiny_subject import SIZE, make_subject
+
+SEED = 0
+
+
+def _snapshot(method: Nha) -> dict[str, list[torch.Tensor]]:
+    av = method.avatar
+    return {
+        "geometry": [p.detach().clone() for p in av.geometry_parameters() + [method.shape]],
+        "texture": [p.detach().clone() for p in av.texture_parameters()],
+    }
+
+
+def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """A tiny-preset fit of the test subject with snapshots at the stage boundaries."""
+    root = make_subject(tmp_path_factory.mktemp("nha") / "subject")
+    subject = Subject(root)
+    torch.manual_seed(SEED)
+    method = Nha()
+    method.setup(Sequence(subject, "train"), "tiny", "cpu", SEED)
+    cfg = method.cfg
+    snaps, history = {0: _snapshot(method)}, []
+    for step in range(method.num_iterations()):
+        history.append(method.train_iteration(step))
+        if cfg.stage(step + 1) != cfg.stage(step) or step + 1 == method.num_iterations():
+            snaps[step + 1] = _snapshot(method)
+    return {"method": method, "subject": subject, "history": history, "snaps": snaps, "root": root}
+
+
+def test_registered_and_declares_outputs():
+    assert METHODS.get("nha") is Nha
+    assert Nha.provides == {"rgb", "normal", "mesh"} and Nha().needs_gpu("paper") and not Nha().needs_gpu("tiny")
+    assert Nha.paper_scores["l1"] == 0.033 and Nha.paper_scores["cpbd"] == 0.674
+    per = Nha.paper_scores_per_subject
+    assert np.mean([s["hausdorff_full"] for s in per.values()]) == pytest.approx(Nha.paper_scores["hausdorff_full"])
+
+
+def test_losses_go_down(fitted):
+    cfg, hist = fitted["method"].cfg, fitted["history"]
+    geom = [h for h in hist if h["stage"] == 1]
+    tex = [h for h in hist if h["stage"] == 2]
+    geom_data = lambda h: h["lmk"] + h["eyelid"] + h["semantic"] + h["silhouette"] + h["normal"]  # noqa: E731
+    assert np.mean([geom_data(h) for h in geom[-3:]]) < np.mean([geom_data(h) for h in geom[:3]])
+    assert tex[-1]["rgb"] < tex[0]["rgb"] and tex[-1]["perc"] < tex[0]["perc"]
+    assert {h["stage"] for h in hist} == {1, 2, 3} and len(hist) == cfg.iterations
+    assert all(np.isfinite(v) for h in hist for v in h.values())
+
+
+def test_stages_freeze_the_right_networks(fitted):
+    cfg, snaps = fitted["method"].cfg, fitted["snaps"]
+    s1 = round(cfg.iterations * cfg.stage_fractions[0])
+    s2 = s1 + round(cfg.iterations * cfg.stage_fractions[1])
+    init, end1, end2, end3 = snaps[0], snaps[s1], snaps[s2], snaps[cfg.iterations]
+    assert _same(init["texture"], end1["texture"]) and not _same(init["geometry"], end1["geometry"])
+    assert _same(end1["geometry"], end2["geometry"]) and not _same(end1["texture"], end2["texture"])
+    assert not _same(end2["geometry"], end3["geometry"]) and not _same(end2["texture"], end3["texture"])
+    first_tex = next(h for h in fitted["history"] if h["stage"] == 2)
+    assert "rgb" in first_tex and "offset_lap" not in first_tex  # no geometry regularisers in stage 2
+
+
+def test_fit_frame_params_changes_only_expression_and_pose(fitted):
+    method, subject = fitted["method"], fitted["subject"]
+    test = Sequence(subject, "val")
+    before = {k: v.detach().clone() for k, v in method.avatar.state_dict().items()}
+    frames_before = {k: getattr(method, k).detach().clone() for k in ("shape", "expr", "pose", "translation")}
+    method.fit_frame_params(test)
+    for k, v in method.avatar.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    for k, v in frames_before.items():
+        assert torch.equal(getattr(method, k).detach(), v), k
+    tracked = test.tracking()
+    params = method._render_params(test)
+    assert not np.allclose(params.expr.numpy(), tracked["expr"]) and not np.allclose(params.pose.numpy(), tracked["pose"])
+    np.testing.assert_array_equal(params.translation.numpy(), tracked["translation"].astype(np.float32))
+
+
+def test_render_shapes_units_and_consistency(fitted):
+    method, subject = fitted["method"], fitted["subject"]
+    test = Sequence(subject, "val")
+    out = method.render(test)
+    n = len(test)
+    assert out.indices == test.indices
+    assert out.rgb.shape == (n, SIZE, SIZE, 3) and out.rgb.dtype == np.float32
+    assert out.rgb.min() >= 0 and out.rgb.max() <= 1
+    norm = np.linalg.norm(out.normal, axis=-1)
+    covered = norm > 0
+    np.testing.assert_allclose(norm[covered], 1.0, atol=1e-4)
+    parsing = test.load("parsing")
+    head = (parsing >= 1) & (parsing <= 5)
+    assert (covered & head).sum() / (covered | head).sum() > 0.85  # the fitted head covers the subject's
+    assert (out.normal[..., 2][covered] < 0.3).mean() > 0.95  # outward normals face the camera (-z)
+    for mesh, gt_index, cov in zip(out.meshes, test.indices, covered):
+        mesh.check()
+        assert set(mesh.vertex_masks) == {"face", "head"} and mesh.vertex_masks["face"].any()
+        gt = subject.mesh(gt_index).vertices  # millimetres, camera frame
+        assert abs(np.median(mesh.vertices[:, 2]) - np.median(gt[:, 2])) < 20.0  # same units and frame
+        # the returned mesh, rasterized independently, covers exactly the rendered normal map
+        frags = rasterize(torch.tensor(mesh.vertices / 1000.0, dtype=torch.float32)[None],
+                          torch.tensor(mesh.faces), torch.tensor(test.K), SIZE, SIZE)
+        assert (frags.mask[0].numpy() != cov).mean() < 0.002
+
+
+def test_save_load_round_trip_renders_identically_and_continues(fitted, tmp_path):
+    method, subject = fitted["method"], fitted["subject"]
+    test = Sequence(subject, "val")
+    method.save(tmp_path / "ckpt")
+    ref = method.render(test)
+    other = Nha()
+    other.setup(Sequence(subject, "train"), "tiny", "cpu", SEED)
+    other.load(tmp_path / "ckpt")
+    again = other.render(test)
+    np.testing.assert_array_equal(ref.rgb, again.rgb)
+    np.testing.assert_array_equal(ref.normal, again.normal)
+    np.testing.assert_array_equal(ref.meshes[0].vertices, again.meshes[0].vertices)
+    # both continue with the same next step (optimiser states restored)
+    step = method.num_iterations() - 1
+    a, b = method.train_iteration(step), other.train_iteration(step)
+    assert a == pytest.approx(b, rel=1e-5)
+
+
+def test_checkpoint_errors(fitted, tmp_path):
+    method, subject = fitted["method"], fitted["subject"]
+    with pytest.raises(NhaBenchError, match="checkpoint is missing"):
+        method.load(tmp_path / "nowhere")
+    method.save(tmp_path / "ckpt")
+    other = Nha(iterations=7)
+    other.setup(Sequence(subject, "train"), "tiny", "cpu", SEED)
+    with pytest.raises(NhaBenchError, match="another configuration"):
+        other.load(tmp_path / "ckpt")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "nha.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(NhaBenchError, match="cannot read"):
+        method.load(tmp_path / "bad")
+
+
+def test_bad_tracking_and_missing_normals(fitted, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(fitted["root"], root)
+    meta = json.loads((root / "meta.json").read_text())
+    meta["fields"] = [f for f in meta["fields"] if f != "normal"]
+    (root / "meta.json").write_text(json.dumps(meta))
+    method = Nha()
+    method.setup(Sequence(Subject(root), "train"), "tiny", "cpu", SEED)
+    assert any("normal term skipped" in n for n in method.config()["notes"])
+    assert "normal" not in method.train_iteration(0)
+
+    tracking = dict(np.load(root / "tracking.npz"))
+    tracking["pose"][0, 0] = np.nan
+    np.savez(root / "tracking.npz", **tracking)
+    with pytest.raises(DatasetError, match="NaN"):
+        Nha().setup(Sequence(Subject(root), "train"), "tiny", "cpu", SEED)
+    del tracking["expr"]
+    np.savez(root / "tracking.npz", **tracking)
+    with pytest.raises(DatasetError, match="lacks 'expr'"):
+        Nha().setup(Sequence(Subject(root), "train"), "tiny", "cpu", SEED)
