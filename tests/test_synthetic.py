@@ -211,6 +211,26 @@ def test_fixture_is_small():
 
 # --- end to end -----------------------------------------------------------------------------------
 
+def test_failed_stage_raises_with_its_log_and_stops_the_others(tmp_path):
+    import subprocess
+    import sys
+
+    from rich.progress import Progress
+
+    log_ok, log_bad = tmp_path / "ok.log", tmp_path / "bad.log"
+    log_bad.write_text("Traceback: boom\n")
+    slow = subprocess.Popen([sys.executable, "-c", "import time; print('@@frame 0', flush=True); time.sleep(60)"],
+                            stdout=subprocess.PIPE, text=True)
+    bad = subprocess.Popen([sys.executable, "-c", "import sys; print('@@frame 1'); sys.exit(3)"],
+                           stdout=subprocess.PIPE, text=True)
+    with Progress(disable=True) as progress:
+        task = progress.add_task("t", total=2)
+        with pytest.raises(generate_mod.NhaBenchError, match="exit 3") as err:
+            generate_mod._follow([(slow, log_ok), (bad, log_bad)], progress, task)
+    assert "boom" in str(err.value) and "bad.log" in str(err.value)
+    assert slow.poll() is not None  # terminated, not left running
+
+
 def test_pending_frames_skip_finished_ones(tmp_path):
     from nha_bench.datasets.format import SubjectWriter
     from nha_bench.mesh import Mesh
@@ -233,6 +253,10 @@ def test_pending_frames_skip_finished_ones(tmp_path):
 @pytest.mark.skipif(bool(generate_mod.missing_requirements()),
                     reason=f"needs {generate_mod.missing_requirements()} (synthetic generator extras)")
 def test_generate_tiny(tmp_path):
+    try:
+        makehuman_root()
+    except UnavailableError as exc:
+        pytest.skip(f"MakeHuman data not available: {exc}")
     out = tmp_path / "synth"
     (root,) = generate_mod.generate(out, subjects=1, train=2, val=1, res=64, samples=4)
     assert validate_subject(root) == []

@@ -37,30 +37,35 @@ def missing_requirements() -> list[str]:
 
 def _run_stage(module: str, args: list[str], log: Path, env: dict) -> subprocess.Popen:
     cmd = [sys.executable, "-u", "-m", f"nha_bench.datasets.synthetic.{module}", *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True, env=env)
+    with open(log, "ab") as err:  # the child keeps its own copy of the handle
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
 
 
 def _follow(procs: list[tuple[subprocess.Popen, Path]], progress: Progress, task) -> None:
-    """Advance the bar on each finished frame; raise naming the log when a stage fails."""
+    """Advance the bar on each finished frame; if a stage fails, stop the others and raise naming its log."""
     import selectors
 
     sel = selectors.DefaultSelector()
-    for proc, _ in procs:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-    open_streams = len(procs)
-    while open_streams:
+    for proc, log in procs:
+        sel.register(proc.stdout, selectors.EVENT_READ, (proc, log))
+    running = len(procs)
+    while running:
         for key, _ in sel.select():
             line = key.fileobj.readline()
-            if not line:
-                sel.unregister(key.fileobj)
-                open_streams -= 1
-            elif line.startswith(PROGRESS_PREFIX):
+            if line.startswith(PROGRESS_PREFIX):
                 progress.advance(task)
-    for proc, log in procs:
-        if proc.wait() != 0:
-            tail = log.read_text(errors="replace").strip().splitlines()[-15:]
-            raise NhaBenchError(f"generator stage failed (exit {proc.returncode}):\n" + "\n".join(tail), log,
-                                fix="see the log; re-run the same command to resume")
+            elif not line:
+                sel.unregister(key.fileobj)
+                running -= 1
+                proc, log = key.data
+                if proc.wait() != 0:
+                    for other, _ in procs:
+                        if other.poll() is None:
+                            other.terminate()
+                            other.wait()
+                    tail = log.read_text(errors="replace").strip().splitlines()[-15:]
+                    raise NhaBenchError(f"generator stage failed (exit {proc.returncode}):\n" + "\n".join(tail), log,
+                                        fix="see the log; re-run the same command to resume")
 
 
 def _ear_faces(work: Path) -> list[int]:
