@@ -67,4 +67,18 @@ def test_gradients_nonzero_at_edges_and_match_finite_differences():
     assert verts.grad[0, 0] > 0 and verts.grad[1, 0] > 0
     v0 = big_triangle(10.3)  # edge off the pixel centres, so the hard band is stable under FD steps
     fn = lambda v: soft_silhouette(v[None], f, K, 8, 16, sigma=1.5)
-    assert torch.autograd.gradcheck(fn, (v0.requires_grad_(),), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(fn, (v0.requires_grad_(),), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_gradcheck_on_closed_mesh_with_labels():
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=1)
+    v = (torch.tensor(m.vertices) * torch.tensor([0.9, 1.0, 0.8]) + torch.tensor([0.05, -0.03, 3.0])).requires_grad_()
+    f = torch.tensor(m.faces)
+    labels = (torch.tensor(m.vertices)[f].mean(1)[:, 1] > 0.2).long()
+    Ks = torch.tensor([[22.0, 0, 10.3], [0, 22.0, 9.7], [0, 0, 1]], dtype=torch.float64)
+    fn = lambda x: soft_silhouette(x[None], f, Ks, 20, 20, sigma=1.5, face_labels=labels, n_labels=2)
+    out = fn(v)
+    assert (out > 0.01).sum() > 100 and (out[..., 1] > 0.5).any()
+    assert torch.autograd.gradcheck(fn, (v,), eps=1e-6, atol=1e-6, fast_mode=True)

@@ -7,6 +7,7 @@ gradients reach the vertices through ``bary``, ``depth`` and ``interpolate``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -17,6 +18,7 @@ from nha_bench.render.raster_torch import visibility_torch
 from nha_bench.render.setup import setup_faces
 
 DEFAULT_ZNEAR = 1e-3
+_TRITON_FAILED = False  # set when the Triton kernel failed once on this machine
 
 
 @dataclass
@@ -43,15 +45,22 @@ class Fragments:
 
 
 def visibility(setup, height: int, width: int, backend: str) -> torch.Tensor:
-    """Dispatch the visibility search: 'auto' uses Triton on CUDA when available, else PyTorch."""
+    """Dispatch the visibility search: 'auto' uses Triton on CUDA when it works, else PyTorch."""
+    global _TRITON_FAILED
     if backend not in ("auto", "torch", "triton"):
         raise RenderInputError(f"renderer argument `backend`: unknown {backend!r}", fix="use 'auto', 'torch' or 'triton'")
-    if backend == "torch" or (backend == "auto" and not setup.coef.is_cuda):
+    if backend == "torch" or (backend == "auto" and (not setup.coef.is_cuda or _TRITON_FAILED)):
         return visibility_torch(setup, height, width)
     from nha_bench.render.raster_triton import triton_available, visibility_triton
 
-    if backend == "triton" or triton_available():
+    if backend == "triton":
         return visibility_triton(setup, height, width)
+    if triton_available():
+        try:
+            return visibility_triton(setup, height, width)
+        except Exception as err:  # noqa: BLE001 - any compile/launch failure: fall back once, loudly
+            _TRITON_FAILED = True
+            warnings.warn(f"Triton rasterizer failed ({err!r}); using the PyTorch path from now on", stacklevel=3)
     return visibility_torch(setup, height, width)
 
 

@@ -21,6 +21,105 @@ from nha_bench.render.rasterize import DEFAULT_ZNEAR
 from nha_bench.render.raster_torch import CANDIDATE_BUDGET, candidate_keys
 from nha_bench.render.setup import enumerate_pixels, setup_faces
 
+# (face, pixel) candidates per chunk; each holds a few dozen floats while evaluated
+SOFT_BUDGET = {"cpu": 1 << 20, "cuda": 1 << 23}
+
+
+def _box_max(img: torch.Tensor, k: int) -> torch.Tensor:
+    """k x k max filter (stride 1, same size) as two 1D passes: cheaper than one 2D max_pool."""
+    img = Fn.max_pool2d(img, (k, 1), stride=1, padding=(k // 2, 0))
+    return Fn.max_pool2d(img, (1, k), stride=1, padding=(0, k // 2))
+
+
+def _check_labels(face_labels, n_faces: int, n_labels: int, device) -> torch.Tensor:
+    if not isinstance(n_labels, int) or n_labels < 1:
+        raise RenderInputError(f"renderer argument `n_labels`: expected an int >= 1, got {n_labels!r}", fix="pass the number of labels")
+    if face_labels is None:
+        if n_labels != 1:
+            raise RenderInputError("renderer argument `face_labels`: required when n_labels > 1", fix="pass one label per face")
+        return torch.zeros(n_faces, dtype=torch.long, device=device)
+    if not isinstance(face_labels, torch.Tensor) or face_labels.shape != (n_faces,) or face_labels.is_floating_point():
+        shape = tuple(face_labels.shape) if isinstance(face_labels, torch.Tensor) else type(face_labels).__name__
+        raise RenderInputError(
+            f"renderer argument `face_labels`: expected an integer tensor of shape ({n_faces},), got {shape}",
+            fix="pass one label per face of `faces`",
+        )
+    face_labels = face_labels.to(device=device, dtype=torch.long)
+    if int(face_labels.min()) < 0 or int(face_labels.max()) >= n_labels:
+        raise RenderInputError(
+            f"renderer argument `face_labels`: values must lie in [0, {n_labels}), got [{int(face_labels.min())}, {int(face_labels.max())}]",
+            fix="raise `n_labels` or remap the labels",
+        )
+    return face_labels
+
+
+def _closest(tri: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor):
+    """Closest edge of triangles tri (N, 3, 2) to points q: squared distance d2 (N,), edge k (N,),
+    its parameter t (N,), q - closest point r (N, 2), and whether q is inside (N,)."""
+    e = tri.roll(-1, 1) - tri  # edge i: p_i -> p_{i+1}
+    qa = torch.stack([qx, qy], -1)[:, None, :] - tri
+    t = ((qa * e).sum(-1) / (e * e).sum(-1).clamp(min=1e-12)).clamp(0.0, 1.0)
+    r = qa - t[..., None] * e
+    d2, k = r.square().sum(-1).min(1)
+    cross = e[..., 0] * qa[..., 1] - e[..., 1] * qa[..., 0]
+    area = e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]
+    inside = (cross * area[:, None] >= 0).all(1)
+    t_k = t.gather(1, k[:, None]).squeeze(1)
+    r_k = r.gather(1, k[:, None, None].expand(-1, 1, 2)).squeeze(1)
+    return d2, k, t_k, r_k, inside
+
+
+class _SoftAggregate(torch.autograd.Function):
+    """sum_j log(1 - D_j) per (pixel, label) from screen-space vertices uv (B, V, 2).
+
+    Written as a Function with a hand-derived backward that recomputes each chunk of (face, pixel)
+    candidates, so memory stays bounded by one chunk instead of every candidate's autograd graph.
+    d(d^2)/d(a) = -2 (1 - t) (q - c) and d(d^2)/d(b) = -2 t (q - c) for the closest edge a -> b,
+    closest point c = a + t (b - a) (envelope theorem; also right where t is clamped).
+    """
+
+    @staticmethod
+    def forward(ctx, uv, faces, labels, band, bbox, sigma, width, hw, n_labels):
+        ctx.save_for_backward(uv, faces, labels, band, bbox)
+        ctx.args = (sigma, width, hw, n_labels)
+        acc = uv.new_zeros(band.shape[0])
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, width, hw, n_labels):
+            d2, _, _, _, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
+            acc.index_add_(0, idx, Fn.logsigmoid(-torch.where(inside, d2, -d2) / sigma**2))
+        return acc
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_acc):
+        uv, faces, labels, band, bbox = ctx.saved_tensors
+        sigma, width, hw, n_labels = ctx.args
+        B, V, F = uv.shape[0], uv.shape[1], faces.shape[0]
+        grad = torch.zeros_like(uv).view(B * V, 2)
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, width, hw, n_labels):
+            d2, k, t, r, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
+            sgn = torch.where(inside, 1.0, -1.0).to(uv.dtype)
+            # d/ds logsigmoid(-s / sigma^2) = -sigmoid(s / sigma^2) / sigma^2, with s = sgn * d2
+            w = grad_acc[idx] * torch.sigmoid(sgn * d2 / sigma**2) * (-1.0 / sigma**2) * sgn * -2.0
+            b = torch.div(face, F, rounding_mode="floor")
+            vid = faces[face - b * F]  # (N, 3)
+            va = vid.gather(1, k[:, None]).squeeze(1)
+            vb = vid.gather(1, torch.remainder(k + 1, 3)[:, None]).squeeze(1)
+            grad.index_add_(0, b * V + va, (w * (1 - t))[:, None] * r)
+            grad.index_add_(0, b * V + vb, (w * t)[:, None] * r)
+        return grad.view(B, V, 2), None, None, None, None, None, None, None, None
+
+
+def _band_candidates(uv, faces, labels, band, bbox, width: int, hw: int, n_labels: int):
+    """Yield (face, x, y, flat (pixel, label) index, triangle uv (N, 3, 2)) for candidates in the band."""
+    B, F = uv.shape[0], faces.shape[0]
+    per_face = uv.index_select(1, faces.reshape(-1)).view(B * F, 6)
+    for face, y, x in enumerate_pixels(bbox, SOFT_BUDGET.get(uv.device.type, 1 << 20)):
+        b = torch.div(face, F, rounding_mode="floor")
+        idx = (b * hw + y * width + x) * n_labels + labels[face - b * F]
+        keep = torch.nonzero(band[idx]).squeeze(1)
+        face = face[keep]
+        yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
+
 
 def _box_max(img: torch.Tensor, k: int) -> torch.Tensor:
     """k x k max filter (stride 1, same size) as two 1D passes: cheaper than one 2D max_pool."""
@@ -115,17 +214,9 @@ def soft_silhouette(
     band = (grown > shrunk).permute(0, 2, 3, 1).reshape(-1)
 
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
-    edges = _edge_table(project_unchecked(verts_cam, K), faces)  # (B*F, 6, 3), differentiable
-    acc = torch.zeros(B * HW * L, dtype=verts_cam.dtype, device=dev)
     wide = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces, expand=radius)
-    for face, y, x in enumerate_pixels(wide.bbox, CANDIDATE_BUDGET):
-        b = torch.div(face, F, rounding_mode="floor")
-        idx = (b * HW + y * width + x) * L + labels[face - b * F]
-        keep = torch.nonzero(band[idx]).squeeze(1)
-        face, x, y, idx = face[keep], x[keep], y[keep], idx[keep]
-        g = edges.index_select(0, face)
-        s = _signed_sq_distance(g, x.to(g.dtype) + 0.5, y.to(g.dtype) + 0.5)
-        acc = acc.index_add(0, idx, Fn.logsigmoid(-s / sigma**2))
+    uv = project_unchecked(verts_cam, K)
+    acc = _SoftAggregate.apply(uv, faces, labels, band, wide.bbox, float(sigma), width, HW, L)
     soft = 1.0 - torch.exp(acc)
     out = torch.where(band, soft, hard.to(soft.dtype))
     return out.view(B, height, width, L)
