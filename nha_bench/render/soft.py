@@ -149,28 +149,6 @@ def _check_labels(face_labels, n_faces: int, n_labels: int, device) -> torch.Ten
     return face_labels
 
 
-def _edge_table(uv: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """Per-face edge data (B*F, 6, 3): start x, y, direction x, y, 1/length^2, area sign (per edge)."""
-    B, F = uv.shape[0], faces.shape[0]
-    a = uv.index_select(1, faces.reshape(-1)).view(B * F, 3, 2)
-    e = a.roll(-1, 1) - a  # edge i: p_i -> p_{i+1}
-    inv_len2 = 1.0 / (e * e).sum(-1).clamp(min=1e-12)
-    sign = torch.sign(e[:, 0, 0] * e[:, 1, 1] - e[:, 0, 1] * e[:, 1, 0]).detach()
-    return torch.stack([a[..., 0], a[..., 1], e[..., 0], e[..., 1], inv_len2, sign[:, None].expand(-1, 3)], 1)
-
-
-def _signed_sq_distance(g: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor) -> torch.Tensor:
-    """Signed squared distance (N,) from points q to triangles given by edge rows g (N, 6, 3); + inside."""
-    ax, ay, ex, ey, il, sg = g.unbind(1)
-    qax = qx[:, None] - ax
-    qay = qy[:, None] - ay
-    t = ((qax * ex + qay * ey) * il).clamp(0.0, 1.0)
-    d2 = ((qax - t * ex).square() + (qay - t * ey).square()).amin(1)
-    with torch.no_grad():
-        inside = ((ex * qay - ey * qax) * sg >= 0).all(1)
-    return torch.where(inside, d2, -d2)
-
-
 def soft_silhouette(
     verts_cam: torch.Tensor,
     faces: torch.Tensor,
