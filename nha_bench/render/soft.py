@@ -25,34 +25,6 @@ from nha_bench.render.setup import enumerate_pixels, setup_faces
 SOFT_BUDGET = {"cpu": 1 << 20, "cuda": 1 << 23}
 
 
-def _box_max(img: torch.Tensor, k: int) -> torch.Tensor:
-    """k x k max filter (stride 1, same size) as two 1D passes: cheaper than one 2D max_pool."""
-    img = Fn.max_pool2d(img, (k, 1), stride=1, padding=(k // 2, 0))
-    return Fn.max_pool2d(img, (1, k), stride=1, padding=(0, k // 2))
-
-
-def _check_labels(face_labels, n_faces: int, n_labels: int, device) -> torch.Tensor:
-    if not isinstance(n_labels, int) or n_labels < 1:
-        raise RenderInputError(f"renderer argument `n_labels`: expected an int >= 1, got {n_labels!r}", fix="pass the number of labels")
-    if face_labels is None:
-        if n_labels != 1:
-            raise RenderInputError("renderer argument `face_labels`: required when n_labels > 1", fix="pass one label per face")
-        return torch.zeros(n_faces, dtype=torch.long, device=device)
-    if not isinstance(face_labels, torch.Tensor) or face_labels.shape != (n_faces,) or face_labels.is_floating_point():
-        shape = tuple(face_labels.shape) if isinstance(face_labels, torch.Tensor) else type(face_labels).__name__
-        raise RenderInputError(
-            f"renderer argument `face_labels`: expected an integer tensor of shape ({n_faces},), got {shape}",
-            fix="pass one label per face of `faces`",
-        )
-    face_labels = face_labels.to(device=device, dtype=torch.long)
-    if int(face_labels.min()) < 0 or int(face_labels.max()) >= n_labels:
-        raise RenderInputError(
-            f"renderer argument `face_labels`: values must lie in [0, {n_labels}), got [{int(face_labels.min())}, {int(face_labels.max())}]",
-            fix="raise `n_labels` or remap the labels",
-        )
-    return face_labels
-
-
 def _closest(tri: torch.Tensor, qx: torch.Tensor, qy: torch.Tensor):
     """Closest edge of triangles tri (N, 3, 2) to points q: squared distance d2 (N,), edge k (N,),
     its parameter t (N,), q - closest point r (N, 2), and whether q is inside (N,)."""
