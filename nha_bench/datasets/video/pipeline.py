@@ -225,6 +225,11 @@ def prepare(
     if track:
         tracker()  # fail before the long stages
     info = probe(video, fps, max_frames)  # before touching ``out``: a bad video never costs an old subject
+    parser = None
+    if parsing_weights is not None:
+        from nha_bench.datasets.video.bisenet import BiSeNetParser
+
+        parser = BiSeNetParser(parsing_weights)
     config = _config(video, res, fps, max_frames, landmarks, parsing_weights, focal)
     config_path = out / WORK / "config.json"
     if force:
@@ -269,11 +274,6 @@ def prepare(
     if window.scale > 2.0:
         _warn(notes, f"{video.name}: the {window.side}px crop is upsampled {window.scale:.1f}x to {res}px; details will be blurry")
 
-    parser = None
-    if parsing_weights is not None:
-        from nha_bench.datasets.video.bisenet import BiSeNetParser
-
-        parser = BiSeNetParser(parsing_weights)
     t = time.perf_counter()
     done = [i for i in range(len(info.indices)) if writer.has_frame(i, FIELDS)]
     _frames(info, window, analysis, valid, writer, parser, done)
