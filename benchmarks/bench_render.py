@@ -166,7 +166,7 @@ def write_md(results: list[dict], agree: list[dict], path: Path, meta: dict) -> 
         "One iteration: `vertex_normals` + `rasterize` + `interpolate` (3-channel normals) + loss +",
         "`backward()` to the vertices; backend `soft` times `soft_silhouette` (sigma 1 px, 4 quadrant labels) +",
         "`backward()` instead. Mesh: head-like deformed UV sphere (mm, 500 mm from the",
-        f"camera), {results[0]['faces'] if results else '?'} faces. Median over the timed iterations after warm-up.",
+        "camera), face count per row. Median over the timed iterations after warm-up.",
         "",
         "Commands:",
         "",
@@ -174,16 +174,18 @@ def write_md(results: list[dict], agree: list[dict], path: Path, meta: dict) -> 
     lines += [f"    {c}" for c in meta.get("commands", [])]
     lines += [
         "",
-        "| device | backend | size | batch | ms/iter (median) | images/s | peak memory (MB) | coverage | load avg / cores | commit |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| device | backend | faces | size | batch | ms/iter (median) | images/s | peak memory (MB) | coverage | load avg / cores | commit |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         mem = r.get("peak_mem_mb", r.get("peak_rss_mb"))
         kind = "GPU alloc" if "peak_mem_mb" in r else "process RSS"
         lines.append(
-            f"| {r['device_name']} ({r['device']}, {r['threads']} threads) | {r['backend']} | {r['size']}^2 | {r['batch']} | "
+            f"| {r['device_name']} ({r['device']}, {r['threads']} threads) | {r['backend']} | {r['faces']} | {r['size']}^2 | {r['batch']} | "
             f"{r['ms_per_iter_median']} | {r['images_per_s']} | {mem} ({kind}) |  {r['coverage']} | {r.get('load_avg_1min')} / {r.get('cpu_count')} | {r.get('commit', '?')} |"
         )
+    if meta.get("notes"):
+        lines += ["", "Notes:", ""] + [f"- {n}" for n in meta["notes"]]
     if agree:
         lines += ["", "Triton vs PyTorch visibility on the benchmark scene (CUDA):", ""]
         lines += [f"- {a['size']}^2: face index equal on {a['face_idx_equal_fraction']:.6f} of pixels, max depth difference {a['max_depth_diff_mm']:.3g} mm" for a in agree]
@@ -196,6 +198,7 @@ def main() -> None:
     ap.add_argument("--backends", nargs="+", default=["auto"])
     ap.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--faces", type=int, default=30000, help="approximate face count of the test mesh")
     ap.add_argument("--iters", type=int, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     ap.add_argument("--profile", action="store_true", help="print a torch.profiler kernel table for each case")
@@ -205,7 +208,7 @@ def main() -> None:
     iters = args.iters or (50 if args.device == "cuda" else 5)
     if args.threads:
         torch.set_num_threads(args.threads)
-    verts, faces = head_mesh()
+    verts, faces = head_mesh(args.faces)
     old = json.loads(args.json.read_text()) if args.json.exists() else {"results": [], "agreement": [], "commands": []}
     cmd = "python " + " ".join([Path(sys.argv[0]).as_posix()] + sys.argv[1:])
     new = []
@@ -221,11 +224,11 @@ def main() -> None:
         agree = [agreement(verts, faces, s, args.batch, "cuda") for s in args.sizes]
         for a in agree:
             print(json.dumps(a), flush=True)
-    key = lambda r: (r["device_name"], r["backend"], r["size"], r["batch"])
+    key = lambda r: (r["device_name"], r["backend"], r["size"], r["batch"], r["faces"])
     keys = {key(r) for r in new}
     results = [r for r in old["results"] if key(r) not in keys] + new
     commands = [c for c in old.get("commands", []) if c != cmd] + [cmd]
-    data = {"results": results, "agreement": agree or old.get("agreement", []), "commands": commands}
+    data = {"results": results, "agreement": agree or old.get("agreement", []), "commands": commands, "notes": old.get("notes", [])}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(data, indent=1) + "\n")
     write_md(results, data["agreement"], args.md, data)
