@@ -235,25 +235,3 @@ def test_tracking_is_called_after_meta_and_resumed_alone(subject: Path, tmp_path
     with pytest.raises(ExistsError):
         prepare(CLIP, out, res=128, track=True)
 
-
-def test_bisenet_parsing_path_end_to_end(tmp_path: Path, monkeypatch):
-    """prepare with a (random) BiSeNet checkpoint: the parser's labels are written, restricted to the mask."""
-    import torch
-
-    from nha_bench.datasets.video import bisenet
-    from nha_bench.datasets.video.bisenet import MODEL_ID, BiSeNet
-
-    monkeypatch.setattr(bisenet, "INPUT_SIZE", 128)  # the checkpoint runs at 512; 128 keeps the test fast
-
-    torch.manual_seed(0)
-    weights = tmp_path / "79999_iter.pth"
-    torch.save(BiSeNet(19).state_dict(), weights)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VideoWarning)
-        out = prepare(CLIP, tmp_path / "s", res=64, max_frames=2, parsing_weights=weights, track=False)
-    s = Subject(out)
-    assert s.meta.models["parsing"] == MODEL_ID and validate_subject(out) == []
-    assert not np.any(s.parsing(0)[~s.mask(0)])
-    with pytest.raises(UnavailableError, match="not found"):
-        prepare(CLIP, tmp_path / "t", parsing_weights=tmp_path / "none.pth", track=False)
-    assert not (tmp_path / "t").exists()

@@ -106,20 +106,32 @@ def test_ratio_split_and_errors():
             make_splits(np.zeros(10), np.ones(10, bool), bad)
 
 
-def test_bisenet_loads_a_saved_state_dict_and_maps_labels(tmp_path: Path, monkeypatch):
-    from nha_bench.datasets.format import LABELS
-    from nha_bench.datasets.video import bisenet
-    from nha_bench.datasets.video.bisenet import CELEBAMASK_CLASSES, CELEBAMASK_TO_OURS, BiSeNet, BiSeNetParser
-
-    monkeypatch.setattr(bisenet, "INPUT_SIZE", 128)  # the checkpoint runs at 512; 128 keeps the test fast
+@pytest.fixture(scope="module")
+def bisenet_weights(tmp_path_factory) -> Path:
+    """A randomly initialised BiSeNet state dict saved like the real checkpoint (with DataParallel prefix)."""
+    from nha_bench.datasets.video.bisenet import BiSeNet
 
     torch.manual_seed(0)
-    net = BiSeNet(19)
-    path = tmp_path / "79999_iter.pth"
-    torch.save({f"module.{k}": v for k, v in net.state_dict().items()}, path)  # DataParallel prefix
-    parser = BiSeNetParser(path)
-    for key, value in net.state_dict().items():
-        assert torch.equal(parser.net.state_dict()[key], value)
+    path = tmp_path_factory.mktemp("bisenet") / "79999_iter.pth"
+    torch.save({f"module.{k}": v for k, v in BiSeNet(19).state_dict().items()}, path)
+    return path
+
+
+@pytest.fixture
+def small_bisenet_input(monkeypatch):
+    from nha_bench.datasets.video import bisenet
+
+    monkeypatch.setattr(bisenet, "INPUT_SIZE", 128)  # the checkpoint runs at 512; 128 keeps tests fast
+
+
+def test_bisenet_loads_a_saved_state_dict_and_maps_labels(tmp_path: Path, bisenet_weights: Path, small_bisenet_input):
+    from nha_bench.datasets.format import LABELS
+    from nha_bench.datasets.video.bisenet import CELEBAMASK_CLASSES, CELEBAMASK_TO_OURS, BiSeNetParser
+
+    saved = torch.load(bisenet_weights, weights_only=True)
+    parser = BiSeNetParser(bisenet_weights)
+    for key, value in parser.net.state_dict().items():
+        assert torch.equal(saved[f"module.{key}"], value)
     rgb = np.random.default_rng(0).integers(0, 255, (48, 40, 3), dtype=np.uint8)
     labels = parser(rgb)
     assert labels.shape == (48, 40) and labels.dtype == np.uint8 and labels.max() < len(LABELS)
@@ -129,10 +141,30 @@ def test_bisenet_loads_a_saved_state_dict_and_maps_labels(tmp_path: Path, monkey
     assert {k: LABELS[int(named[k])] for k in expected} == expected
 
     broken = tmp_path / "other.pth"
-    state = net.state_dict()
-    state.pop("ffm.conv1.weight")
-    torch.save(state, broken)
+    saved.pop("module.ffm.conv1.weight")
+    torch.save(saved, broken)
     with pytest.raises(UnavailableError, match="other.pth"):
         BiSeNetParser(broken)
     with pytest.raises(UnavailableError, match="not found"):
         BiSeNetParser(tmp_path / "missing.pth")
+
+
+def test_bisenet_parsing_path_end_to_end(tmp_path: Path, bisenet_weights: Path, small_bisenet_input):
+    """prepare with a (random) BiSeNet checkpoint: the parser's labels are written, restricted to the mask."""
+    import warnings
+
+    from nha_bench.datasets import Subject, validate_subject
+    from nha_bench.datasets.video import prepare
+    from nha_bench.datasets.video.bisenet import MODEL_ID
+    from nha_bench.datasets.video.errors import VideoWarning
+
+    clip = Path(__file__).parent / "assets" / "clip_d3.mp4"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VideoWarning)
+        out = prepare(clip, tmp_path / "s", res=64, max_frames=2, parsing_weights=bisenet_weights, track=False)
+    s = Subject(out)
+    assert s.meta.models["parsing"] == MODEL_ID and validate_subject(out) == []
+    assert not np.any(s.parsing(0)[~s.mask(0)])
+    with pytest.raises(UnavailableError, match="not found"):
+        prepare(clip, tmp_path / "t", parsing_weights=tmp_path / "none.pth", track=False)
+    assert not (tmp_path / "t").exists()
