@@ -82,3 +82,13 @@ def test_vertex_normals_match_loop_reference_and_sphere():
     ico = trimesh.creation.icosphere(subdivisions=0)
     small = torch.tensor(ico.vertices).requires_grad_()
     assert torch.autograd.gradcheck(lambda x: vertex_normals(x, torch.tensor(ico.faces)), (small,), eps=1e-6, atol=1e-6)
+
+
+def test_vertex_at_camera_centre_keeps_gradients_finite():
+    verts, faces, K = bumpy_grid(n=4)
+    extra = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    v = torch.cat([verts, extra]).requires_grad_()
+    f = torch.cat([faces, torch.tensor([[16, 17, 18]])])
+    fr = rasterize(v[None], f, K, H, W)
+    (interpolate(v, f, fr).sum() + fr.depth.sum()).backward()
+    assert torch.isfinite(v.grad).all() and v.grad[:16].abs().sum() > 0

@@ -9,7 +9,9 @@ from nha_bench.render.checks import check_K, check_verts
 
 def project_unchecked(verts_cam: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
     """(B, V, 3) camera points, (B, 3, 3) K -> (B, V, 2) pixel coordinates (no validation)."""
-    xy = verts_cam[..., :2] / verts_cam[..., 2:3]
+    z = verts_cam[..., 2:3]
+    z = torch.where(z.abs() < 1e-12, 1e-12, z)  # a vertex at z = 0 would turn zero gradients into NaN
+    xy = verts_cam[..., :2] / z
     # elementwise rather than a batched matmul: cheaper for (B, V, 2) x (2, 2) on GPU
     return (xy.unsqueeze(-2) * K[:, None, :2, :2]).sum(-1) + K[:, None, :2, 2]
 
