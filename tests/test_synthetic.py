@@ -93,6 +93,50 @@ def test_novel_cameras_orbit_the_head():
     assert spec.NOVEL_VIEW_YAW[0] - 1 <= angle <= np.hypot(spec.NOVEL_VIEW_YAW[1], spec.NOVEL_VIEW_PITCH) + 1
 
 
+def test_frame_arrays_on_hand_made_passes(tmp_path):
+    """A camera at +z looking at the origin: world +z normals become OpenCV (0, 0, -1); the
+    triangle projects where K says; a landmark behind the surface is marked hidden."""
+    res = 8
+    K = spec.intrinsics(res)
+    R, t = spec.look_at(np.array([0.0, 0.0, 1.0]), np.zeros(3))
+    verts = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0], [0.0, 0.01, 0.0], [0.0, 0.0, -0.05]], np.float32)
+    ctx = post.FrameContext(K=K, res=res, kinds=["body", "hair"], n_body=4, body_faces=np.array([[0, 1, 2]]),
+                            vertex_masks={"face": np.ones(4, bool), "head": np.ones(4, bool)},
+                            landmark_ids=np.array([0, 3]), work=tmp_path)
+    alpha = np.zeros((res, res), np.float32)
+    alpha[2:6, 2:6] = 1
+    colour = np.zeros((res, res, 4), np.float32)
+    colour[..., 3] = alpha
+    colour[..., :3] = 0.5 * alpha[..., None]  # premultiplied grey
+    ch = {"Combined": colour, "Normal.X": np.zeros((res, res), np.float32), "Normal.Y": np.zeros((res, res), np.float32),
+          "Normal.Z": alpha.copy(), "Depth.Z": np.where(alpha > 0, 1.0, 1e10).astype(np.float32),
+          "Object Index.X": alpha.copy(), "ear.X": np.zeros((res, res), np.float32),
+          "backface.X": np.zeros((res, res), np.float32)}
+    out = post.frame_arrays(ch, verts, R, t, ctx)
+    assert np.allclose(out["normal"][3, 3], [0, 0, -1]) and (out["normal"][0, 0] == 0).all()
+    assert out["mask"].sum() == 16 and (out["parsing"][out["mask"]] == 1).all()
+    assert np.isclose(out["rgb"][3, 3, 0], post.srgb(np.array(0.5))) and np.allclose(out["rgb"][0, 0], 1.0)
+    assert np.allclose(out["mesh"].vertices[1], [10.0, 0.0, 1000.0])  # mm, camera frame: +x stays right
+    assert np.allclose(out["landmarks"][0], [res / 2, res / 2, 1.0])  # on the surface: visible
+    assert out["landmarks"][1, 2] == 0.0  # 5 cm behind the surface: hidden
+
+
+def test_makehuman_archive_is_extracted_once(tmp_path, monkeypatch):
+    import tarfile
+
+    src = tmp_path / "src" / "data" / "3dobjs"
+    src.mkdir(parents=True)
+    (src / "base.obj").write_text("v 0 0 0\n")
+    archive = tmp_path / "mh.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        tar.add(tmp_path / "src" / "data", arcname="data")
+    monkeypatch.setattr("nha_bench.datasets.synthetic.assets._archive_candidates", lambda: [archive])
+    root = makehuman_root(tmp_path / "cache")
+    assert (root / "data" / "3dobjs" / "base.obj").read_text() == "v 0 0 0\n"
+    archive.unlink()  # second call needs no archive
+    assert makehuman_root(tmp_path / "cache") == root
+
+
 def test_regions_json_is_consistent():
     regions = post.load_regions()
     assert len(regions["landmarks"]) == 68 and len(set(regions["landmarks"])) == 68
