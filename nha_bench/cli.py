@@ -249,14 +249,18 @@ def data_prepare(
     normal_weights: Optional[Path] = typer.Option(None, help="Pseudo-GT normal network weights (else no normals)."),
     track: bool = typer.Option(True, help="Run the head tracker."),
     max_frames: Optional[int] = typer.Option(None, help="Use at most this many frames."),
+    focal: Optional[float] = typer.Option(None, help="Focal length of the source video in pixels (default 1.5 x longer side)."),
+    device: str = typer.Option("auto", help="Device for the tracker: auto | cpu | cuda."),
     force: bool = typer.Option(False, help="Overwrite a finished subject."),
 ) -> None:
     """Turn a portrait video into a tracked subject (needs the `real` extra: mediapipe, dlib)."""
     try:
         from nha_bench.datasets.video import prepare
+        from nha_bench.runner import resolve_device
 
         path = prepare(video, out, res=res, fps=fps, split=split, landmarks=landmarks, parsing_weights=parsing_weights,
-                       normal_weights=normal_weights, track=track, force=force, max_frames=max_frames)
+                       normal_weights=normal_weights, track=track, force=force, max_frames=max_frames, focal=focal,
+                       track_options={"device": resolve_device(device)})
     except NhaBenchError as exc:
         _fail(exc)
     console.print(f"wrote {path}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from nha_bench.datasets.format import Subject, atomic_write_bytes, decode_normal, encode_normal, frame_name
+from nha_bench.datasets.format import Subject, atomic_write_bytes, decode_normal, encode_normal, encode_png, frame_name
 from nha_bench.errors import DatasetError
 from nha_bench.mesh import Mesh
 from nha_bench.method import Renders
@@ -24,11 +24,11 @@ def write_outputs(directory: Path, renders: Renders) -> None:
     for position, index in enumerate(renders.indices):
         name = frame_name(index)
         rgb = np.clip(np.round(renders.rgb[position] * 255), 0, 255).astype(np.uint8)
-        atomic_write_bytes(directory / "rgb" / f"{name}.png", iio.imwrite("<bytes>", rgb, extension=".png"))
+        atomic_write_bytes(directory / "rgb" / f"{name}.png", encode_png(rgb))
         if renders.normal is not None:
             normal = renders.normal[position]
             png = encode_normal(normal, np.linalg.norm(normal, axis=-1) > 0.5)
-            atomic_write_bytes(directory / "normal" / f"{name}.png", iio.imwrite("<bytes>", png, extension=".png"))
+            atomic_write_bytes(directory / "normal" / f"{name}.png", encode_png(png))
         if renders.meshes is not None:
             (directory / "mesh").mkdir(parents=True, exist_ok=True)
             renders.meshes[position].save(directory / "mesh" / f"{name}.npz")

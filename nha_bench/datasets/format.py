@@ -79,14 +79,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give them the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _encode(array: np.ndarray, suffix: str) -> bytes:
-    return iio.imwrite("<bytes>", array, extension=suffix)
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """PNG bytes at zlib level 1: ~3x faster than the default for ~20% larger files."""
+    return iio.imwrite("<bytes>", array, extension=".png", compress_level=1)
 
 
 def encode_normal(normal: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -256,14 +267,14 @@ class SubjectWriter:
         name = frame_name(index)
         if rgb is not None:
             data = rgb if rgb.dtype == np.uint8 else np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
-            atomic_write_bytes(self.root / "rgb" / f"{name}.png", _encode(data[..., :3], ".png"))
+            atomic_write_bytes(self.root / "rgb" / f"{name}.png", encode_png(data[..., :3]))
         if mask is not None:
-            atomic_write_bytes(self.root / "mask" / f"{name}.png", _encode(mask.astype(np.uint8) * 255, ".png"))
+            atomic_write_bytes(self.root / "mask" / f"{name}.png", encode_png(mask.astype(np.uint8) * 255))
         if parsing is not None:
-            atomic_write_bytes(self.root / "parsing" / f"{name}.png", _encode(parsing.astype(np.uint8), ".png"))
+            atomic_write_bytes(self.root / "parsing" / f"{name}.png", encode_png(parsing.astype(np.uint8)))
         if normal is not None:
             valid = np.linalg.norm(normal, axis=-1) > 0.5
-            atomic_write_bytes(self.root / "normal" / f"{name}.png", _encode(encode_normal(normal, valid), ".png"))
+            atomic_write_bytes(self.root / "normal" / f"{name}.png", encode_png(encode_normal(normal, valid)))
         if mesh is not None:
             target = self.root / "mesh" / f"{name}.npz"
             target.parent.mkdir(parents=True, exist_ok=True)
