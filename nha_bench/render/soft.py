@@ -93,6 +93,25 @@ def _band_candidates(uv, faces, labels, band, bbox, width: int, hw: int, n_label
         yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
 
 
+def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Empty the boxes (B*F, 4) of faces whose box holds no band pixel of their label.
+
+    Uses a summed-area table of the band, so interior faces are never enumerated.
+    """
+    B, L, H, W = band_img.shape
+    F = labels.shape[0]
+    table = torch.zeros(B, L, H + 1, W + 1, dtype=torch.int32, device=bbox.device)
+    table[:, :, 1:, 1:] = band_img.int().cumsum(2).cumsum(3)
+    flat = table.view(-1)
+    base = (torch.arange(B, device=bbox.device).repeat_interleave(F) * L + labels.repeat(B)) * ((H + 1) * (W + 1))
+    x0, y0 = bbox[:, 0], bbox[:, 1]
+    x1, y1 = (bbox[:, 2] + 1).clamp(min=0), (bbox[:, 3] + 1).clamp(min=0)
+    at = lambda y, x: flat[base + y * (W + 1) + x]  # noqa: E731
+    count = at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)
+    empty = torch.tensor([0, 0, -1, -1], device=bbox.device)
+    return torch.where(((count > 0) & (bbox[:, 2] >= bbox[:, 0]))[:, None], bbox, empty)
+
+
 def _box_max(img: torch.Tensor, k: int) -> torch.Tensor:
     """k x k max filter (stride 1, same size) as two 1D passes: cheaper than one 2D max_pool."""
     img = Fn.max_pool2d(img, (k, 1), stride=1, padding=(k // 2, 0))
@@ -161,12 +180,14 @@ def soft_silhouette(
     k = 2 * math.ceil(radius) + 1
     grown = _box_max(img, k)
     shrunk = -_box_max(-img, k)
-    band = (grown > shrunk).permute(0, 2, 3, 1).reshape(-1)
+    band_img = grown > shrunk  # (B, L, H, W)
+    band = band_img.permute(0, 2, 3, 1).reshape(-1)
 
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
     wide = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces, expand=radius)
+    bbox = _prune_to_band(wide.bbox, band_img, labels)
     uv = project_unchecked(verts_cam, K)
-    acc = _SoftAggregate.apply(uv, faces, labels, band, wide.bbox, float(sigma), width, HW, L)
+    acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, float(sigma), width, HW, L)
     soft = 1.0 - torch.exp(acc)
     out = torch.where(band, soft, hard.to(soft.dtype))
     return out.view(B, height, width, L)
