@@ -18,7 +18,7 @@ from nha_bench.methods.nha import Nha
 from nha_bench.registry import METHODS
 from nha_bench.render import rasterize
 
-from nha_tiny_subject import SIZE, make_subject
+from test_method_nha_fixture import SIZE, make_subject
 
 SEED = 0
 

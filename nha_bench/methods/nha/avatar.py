@@ -102,9 +102,12 @@ class NhaAvatar(nn.Module):
         return project(self.head.landmarks(verts_cam), K)
 
     def semantics(self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float) -> Tensor:
-        """Soft per-class silhouettes (B, len(SEMANTIC), H, W)."""
+        """Soft per-class silhouettes (B, len(SEMANTIC), H, W). Back faces are culled: soft
+        silhouettes ignore occlusion, so the back of the scalp would otherwise label the face as hair
+        (culling also halves the cost; the outline of a closed surface is unchanged)."""
         soft = soft_silhouette(
-            verts_cam, self.faces, K, height, width, sigma=sigma, face_labels=self.face_labels, n_labels=len(SEMANTIC)
+            verts_cam, self.faces, K, height, width, sigma=sigma, face_labels=self.face_labels,
+            n_labels=len(SEMANTIC), cull_backfaces=True,
         )
         return soft.permute(0, 3, 1, 2)
 
