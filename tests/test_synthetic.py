@@ -43,6 +43,14 @@ def test_project_matches_hand_computation():
     assert np.allclose(post.project(pts, K), [[50, 50], [74, 2]])
 
 
+def test_cap_edges_close_an_open_tube_with_matching_winding():
+    quads = np.array([[0, 1, 5, 4], [1, 2, 6, 5], [2, 3, 7, 6], [3, 0, 4, 7]])  # bottom ring 0-3 open
+    near = np.array([True] * 4 + [False] * 4)
+    # each side face walks its bottom edge a -> b; the cap must walk it b -> a
+    assert post.cap_edges(quads, near).tolist() == [[0, 3], [1, 0], [2, 1], [3, 2]]
+    assert len(post.cap_edges(quads, ~near)) == 4 and len(post.cap_edges(quads, np.zeros(8, bool))) == 0
+
+
 def test_triangulate_quads_and_marked_triangles():
     quads = np.array([[0, 1, 2, 3], [4, 5, 6, 6], [7, 8, 9, 7]])
     tris = post.triangulate(quads)

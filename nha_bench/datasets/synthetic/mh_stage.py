@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nha_bench.datasets.synthetic import post
+
 NECK_BONES = (("neck01", 0.15), ("neck02", 0.2), ("neck03", 0.25), ("head", 0.4))  # share of the head rotation
 NECK_CUT_BASE_DM = 6.1  # keep the base mesh above this height (decimetres): head and neck only
 SCALE = 0.1  # MakeHuman decimetres -> metres
@@ -103,7 +105,9 @@ def build(job: dict) -> None:
                       ("teeth", H.teethProxy), ("tongue", H.tongueProxy), ("hair", H.hairProxy)):
         objects.append((kind, kind, pxy))
 
+    near_cut = body.orig_coord[body_ids, 1] < NECK_CUT_BASE_DM + 0.25
     arrays: dict[str, np.ndarray] = {"body_base_ids": body_ids.astype(np.int32),
+                                     "body_cap_edges": post.cap_edges(body_faces, near_cut),
                                      "body_head_weight": _head_weight(H, skel)[body_ids].astype(np.float32)}
     info = []
     for kind, _, pxy in objects:

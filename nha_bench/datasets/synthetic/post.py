@@ -77,6 +77,18 @@ def triangulate(quads: np.ndarray) -> np.ndarray:
     return tris[(tris[:, 0] != tris[:, 1]) & (tris[:, 1] != tris[:, 2]) & (tris[:, 0] != tris[:, 2])]
 
 
+def cap_edges(quads: np.ndarray, near_cut: np.ndarray) -> np.ndarray:
+    """Boundary edges of the neck cut, reversed, so that (b, a, centre) triangles close the hole
+    with the winding of the surrounding faces (the inside of the head never shows from below).
+    ``quads``: (F, 4) with a repeated vertex for triangles; ``near_cut``: (V,) bool."""
+    edges = set()
+    for f in quads:
+        loop = [int(v) for k, v in enumerate(f) if v not in f[:k]]
+        edges.update(zip(loop, loop[1:] + loop[:1]))
+    boundary = [(b, a) for a, b in edges if (b, a) not in edges and near_cut[a] and near_cut[b]]
+    return np.array(sorted(boundary), np.int32).reshape(-1, 2)
+
+
 def read_exr(path: Path) -> dict[str, np.ndarray]:
     """Channels of a Blender multilayer EXR (rows top first) keyed by pass name."""
     import OpenEXR  # optional dependency of the generator only

@@ -28,6 +28,21 @@ def _polygons(faces: np.ndarray, uv: np.ndarray) -> tuple[list[list[int]], np.nd
     return polys, np.asarray(loop_uv, np.float32)
 
 
+def _close_neck(polys: list[list[int]], loop_uv: np.ndarray, verts: np.ndarray, cap: np.ndarray):
+    """Render-only cap over the neck cut: a fan to one extra vertex (the loop centre, appended last)."""
+    uv_of = {}
+    corner = 0
+    for poly in polys:
+        for v in poly:
+            uv_of.setdefault(v, loop_uv[corner])
+            corner += 1
+    centre = len(verts)
+    cap_uv = [np.concatenate([uv_of[b], uv_of[a], np.mean([uv_of[v] for v in cap[:, 0]], axis=0)]) for b, a in cap]
+    polys = polys + [[int(b), int(a), centre] for b, a in cap]
+    loop_uv = np.concatenate([loop_uv, np.asarray(cap_uv, np.float32).reshape(-1, 2)])
+    return polys, loop_uv, np.vstack([verts, verts[np.unique(cap)].mean(axis=0)])
+
+
 def _material(kind: str, texture: str, ear: bool = False) -> bpy.types.Material:
     """Principled BSDF with the MakeHuman texture. The body's materials also write two AOVs that the
     labels need: "ear" (1 on the ear faces) and "backface" (1 where the inside of the head shows)."""
@@ -75,8 +90,11 @@ def build_scene(job: dict, first_coords: np.ndarray) -> list[tuple[bpy.types.Mes
     for index, obj_info in enumerate(ident["objects"]):
         kind, n = obj_info["kind"], obj_info["n_vertices"]
         polys, loop_uv = _polygons(arrays[f"{kind}_faces"], arrays[f"{kind}_uv"])
+        verts = first_coords[start : start + n]
+        if kind == "body":
+            polys, loop_uv, verts = _close_neck(polys, loop_uv, verts, arrays["body_cap_edges"])
         mesh = bpy.data.meshes.new(kind)
-        mesh.from_pydata(first_coords[start : start + n].tolist(), [], polys)
+        mesh.from_pydata(verts.tolist(), [], polys)
         uv_layer = mesh.uv_layers.new(name="uv")
         uv_layer.data.foreach_set("uv", loop_uv.ravel())
         mesh.shade_smooth()
@@ -175,6 +193,7 @@ def main(job_path: str, worker: int, n_workers: int) -> None:
         return
     coords0 = np.load(work / "coords" / f"{frames[0]:06d}.npy")
     meshes = build_scene(job, coords0)
+    cap_ids = np.unique(np.load(work / "identity.npz")["body_cap_edges"])
     cams = np.load(work / "cameras.npz")
     exr_only = job.get("exr_only", False)  # used once by define_regions.py, before regions.json exists
     writer = None if exr_only else SubjectWriter(job["out"], force=True)
@@ -182,7 +201,10 @@ def main(job_path: str, worker: int, n_workers: int) -> None:
     for index in frames:
         coords = np.load(work / "coords" / f"{index:06d}.npy")
         for mesh, a, b in meshes:
-            mesh.vertices.foreach_set("co", coords[a:b].ravel())
+            verts = coords[a:b]
+            if mesh.name == "body":
+                verts = np.vstack([verts, verts[cap_ids].mean(axis=0)])
+            mesh.vertices.foreach_set("co", verts.ravel())
             mesh.update()
         set_camera(cams["R"][index], cams["t"][index])
         exr = work / "exr" / f"{index:06d}.exr"
