@@ -127,6 +127,7 @@ def build(job: dict) -> None:
     head_centre = rest[head_ids].mean(axis=0) * SCALE
     (work / "identity.json").write_text(json.dumps({
         "objects": info, "head_centre_m": head_centre.tolist(), "modifiers": modifiers,
+        "bust_height_m": float(np.ptp(rest[body_ids, 1]) * SCALE),
         "build_s": round(time.time() - t0, 2),
     }, indent=1))
     sys.stderr.write(f"identity ready in {time.time() - t0:.1f}s\n")

@@ -127,7 +127,8 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
     t_render = time.time()
     ident = json.loads((work / "identity.json").read_text())
     target = np.asarray(ident["head_centre_m"]) + np.array([0.0, -0.03, 0.0])  # a little low: show the neck
-    R, t = spec.cameras(views, target, subject_seed)
+    distance = spec.CAMERA_DISTANCE_M * ident["bust_height_m"] / spec.REFERENCE_BUST_M
+    R, t = spec.cameras(views, target, subject_seed, distance)
     np.savez(work / "cameras.npz", R=R, t=t)
     K = spec.intrinsics(res)
 
@@ -161,6 +162,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
                 "parsing": "ground truth: Cycles object index + AOV passes", "normal": "ground truth: Cycles normal pass",
                 "mesh": "ground truth: MakeHuman head+neck surface (no eyes/teeth/hair), mm, camera frame"},
         extra={"generator": "nha_bench.datasets.synthetic", "seed": seed, "subject_seed": subject_seed,
+               "camera_distance_m": round(distance, 4),
                "samples": samples, "background": "white", "views": views, "params": "params.json",
                "labels": {"eyebrows": 1, "eyelashes": 1, "teeth": 5, "tongue": 5,
                           "inside of the head seen through the mouth": 5},

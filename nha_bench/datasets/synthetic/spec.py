@@ -34,7 +34,8 @@ VAL_LIMITS = (38.0, 20.0, 18.0)
 NOVEL_VIEW_FRACTION = 2 / 7  # of the validation frames (60 of 210)
 NOVEL_VIEW_YAW = (30.0, 50.0)  # degrees, camera orbit for novel views
 NOVEL_VIEW_PITCH = 15.0
-CAMERA_DISTANCE_M = 1.0
+CAMERA_DISTANCE_M = 1.0  # for a head+neck of REFERENCE_BUST_M; scaled so every subject fills the frame alike
+REFERENCE_BUST_M = 0.25
 FOCAL_OVER_WIDTH = 2.4  # fx = 2.4 * width: the image spans ~0.42 m at 1 m
 FPS = 25.0
 
@@ -159,7 +160,8 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0,
     return R, -R @ eye
 
 
-def cameras(views: list[str], target: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def cameras(views: list[str], target: np.ndarray, seed: int,
+            distance: float = CAMERA_DISTANCE_M) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame extrinsics: a fixed frontal camera, and seeded orbit positions for novel views."""
     rng = np.random.default_rng(seed + 1000)
     Rs, ts = [], []
@@ -169,7 +171,7 @@ def cameras(views: list[str], target: np.ndarray, seed: int) -> tuple[np.ndarray
             yaw = float(rng.uniform(*NOVEL_VIEW_YAW)) * float(rng.choice([-1, 1]))
             pitch = float(rng.uniform(-NOVEL_VIEW_PITCH, NOVEL_VIEW_PITCH))
         a, b = np.radians(yaw), np.radians(pitch)
-        eye = target + CAMERA_DISTANCE_M * np.array([np.sin(a) * np.cos(b), np.sin(b), np.cos(a) * np.cos(b)])
+        eye = target + distance * np.array([np.sin(a) * np.cos(b), np.sin(b), np.cos(a) * np.cos(b)])
         R, t = look_at(eye, target)
         Rs.append(R)
         ts.append(t)
