@@ -2,6 +2,15 @@
 
 Camera: OpenCV pinhole, x right, y down, z forward; pixel centres at integer + 0.5;
 K = [[fx, 0, cx], [0, fy, cy], [0, 0, 1]] in pixels. Background: face_idx -1, bary 0, depth 0.
+Triangles with a vertex at z <= znear (default 1e-3, in the vertices' units) are dropped.
+No backface culling unless ``cull_backfaces=True`` (front = counter-clockwise seen from outside).
+
+- ``rasterize``: nearest face per pixel (z-buffer; no gradient), then perspective-correct
+  barycentrics and depth recomputed with autograd, so gradients reach the vertices.
+- ``interpolate``: per-vertex attributes -> per-pixel, differentiable w.r.t. attributes and vertices.
+- ``soft_silhouette``: SoftRas-style per-label coverage (occlusion ignored); ``sigma`` in pixels.
+  For closed meshes ``cull_backfaces=True`` gives the same outline with about half the work.
+- ``backend``: "auto" (Triton on CUDA, PyTorch otherwise), "torch" or "triton".
 """
 
 from nha_bench.render.camera import project

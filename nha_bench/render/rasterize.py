@@ -152,6 +152,11 @@ def interpolate(attr: torch.Tensor, faces: torch.Tensor, fragments: Fragments) -
         )
     if not attr.is_floating_point():
         raise RenderInputError(f"renderer argument `attr`: expected floating point, got {attr.dtype}", fix="convert with .float()")
+    if attr.device != fragments.face_idx.device:
+        raise RenderInputError(
+            f"renderer argument `attr`: on {attr.device} but the fragments are on {fragments.face_idx.device}",
+            fix="move the attributes to the rasterizer's device",
+        )
     faces = check_faces(faces, attr.shape[-2], fragments.face_idx.device)
     if fragments.pix is None:
         pix, pix_face = _packed(fragments.face_idx, faces.shape[0])
