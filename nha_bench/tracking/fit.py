@@ -14,9 +14,12 @@ from nha_bench.tracking.objective import N_CONTOUR, Energy, Targets, Variables
 PER_FRAME = ("expr", "rotation", "jaw", "translation", "sh")
 
 
-def _learning_rates(energy: Energy) -> dict[str, float]:
+def _learning_rates(energy: Energy, names: tuple[str, ...]) -> list[float]:
+    """Adam step sizes; geometry moves slowly (``photo_geometry_lr``) next to the appearance."""
     c = energy.config
-    return {"translation": c.lr_translation, "albedo": c.lr_albedo, "sh": 3 * c.lr}
+    geometry = {"translation": c.lr_translation * c.photo_geometry_lr}
+    appearance = {"albedo": c.lr_albedo, "sh": 3 * c.lr}
+    return [appearance.get(n, geometry.get(n, c.lr * c.photo_geometry_lr)) for n in names]
 
 
 def optimise(
@@ -55,8 +58,8 @@ def optimise(
                                 tolerance_grad=1e-9, tolerance_change=1e-12)
         opt.step(closure)
     elif iters > 0:
-        lrs = _learning_rates(energy)
-        opt = torch.optim.Adam([{"params": [leaf], "lr": lrs.get(n, energy.config.lr)} for n, leaf in zip(names, leaves)])
+        lrs = _learning_rates(energy, names)
+        opt = torch.optim.Adam([{"params": [leaf], "lr": lr} for lr, leaf in zip(lrs, leaves)])
         for _ in range(iters):
             opt.step(closure)
     for name in names:
@@ -67,7 +70,7 @@ def optimise(
 def landmark_error_px(energy: Energy, var: Variables, targets: Targets) -> Tensor:
     """Per-frame mean pixel distance (B,) between projected and target landmarks (visible ones)."""
     with torch.no_grad():
-        pred = energy.landmarks_px(energy.vertices(var), targets.K)
+        pred = energy.landmarks_px(var, targets.K)
         d = (pred - targets.landmarks[..., :2]).norm(dim=-1)
         w = (targets.landmarks[..., 2] > 0.5).float()
         return (d * w).sum(-1) / w.sum(-1).clamp_min(1.0)
@@ -141,7 +144,8 @@ def _init_albedo(energy: Energy, var: Variables, t: Targets) -> None:
 def track_frame(
     energy: Energy, var: Variables, targets: Targets, previous: Tensor | None, reinit_px: float = math.inf
 ) -> dict[str, float]:
-    """One frame, warm-started from ``var`` (in place): expression, pose, translation, lighting.
+    """One frame, warm-started from ``var`` (in place): expression, pose, translation on landmarks
+    (L-BFGS), then with the photometric term and the lighting (Adam).
 
     If the landmarks are still more than ``reinit_px`` off after the rigid pre-alignment (a cut or a
     jump between split segments), the rigid pose is re-initialised from scratch and the temporal
@@ -156,5 +160,7 @@ def track_frame(
         init_rigid(energy, trial, targets)
         if float(landmark_error_px(energy, trial, targets).max()) < float(err.max()):
             var.rotation, var.translation, previous = trial.rotation, trial.translation, None
-    names = PER_FRAME if (c.photometric and targets.rgb is not None) else PER_FRAME[:-1]
-    return optimise(energy, var, targets, names, c.frame_iters, photometric=c.photometric, previous=previous)
+    terms = optimise(energy, var, targets, PER_FRAME[:-1], c.frame_iters, photometric=False, previous=previous)
+    if c.photometric and targets.rgb is not None and c.frame_photo_iters > 0:
+        terms = optimise(energy, var, targets, PER_FRAME, c.frame_photo_iters, photometric=True, previous=previous)
+    return terms

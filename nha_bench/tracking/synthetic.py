@@ -13,6 +13,7 @@ from nha_bench.datasets.format import Subject, SubjectMeta, SubjectWriter
 from nha_bench.head import load_head_model
 from nha_bench.head.base import HeadModel, HeadParams
 from nha_bench.mesh import Mesh
+from nha_bench.render import project
 from nha_bench.tracking.camera import head_vertices_camera
 from nha_bench.tracking.objective import Energy
 from nha_bench.tracking.config import TrackerConfig
@@ -79,7 +80,7 @@ def make_synthetic_subject(
     with torch.no_grad():
         verts = head_vertices_camera(model, params)
         colour, normals, frag = energy.render(verts, albedo, sh, K, (size, size))
-        landmarks = energy.landmarks_px(verts, K)
+        landmarks = project(model.landmarks(verts), K)
     head = model.regions["head"].numpy()
     for i in range(n_frames):
         fg = frag.mask[i].numpy()

@@ -27,7 +27,7 @@ from nha_bench.errors import DatasetError, ExistsError
 from nha_bench.head import load_head_model
 from nha_bench.tracking.config import TrackerConfig
 from nha_bench.tracking.fit import fit_keyframes, landmark_error_px, track_frame
-from nha_bench.tracking.objective import Energy, Targets, Variables
+from nha_bench.tracking.objective import REFERENCE_SIDE, Energy, Targets, Variables
 
 PARTIAL = ".tracking_partial"
 SKIN_LABEL = 1  # parsing label of skin + neck (nha_bench.datasets.format.LABELS)
@@ -73,6 +73,7 @@ class FrameLoader:
         self.size = (max(1, round(H * s)), max(1, round(W * s)))
         scale = torch.tensor([self.size[1] / W, self.size[0] / H, 1.0], device=device)
         self.K_small = self.K * scale[:, None]
+        self.landmark_scale = REFERENCE_SIDE / max(H, W)
         self.use_images = config.photometric or config.w_silhouette > 0
         self.has_parsing = subject.has("parsing")
 
@@ -82,7 +83,7 @@ class FrameLoader:
         return F.interpolate(x.permute(0, 3, 1, 2), size=self.size, mode="area").permute(0, 2, 3, 1)
 
     def __call__(self, indices: list[int]) -> Targets:
-        t = Targets(self.landmarks[indices], self.K, self.K_small, self.size)
+        t = Targets(self.landmarks[indices], self.K, self.K_small, self.size, landmark_scale=self.landmark_scale)
         if not self.use_images:
             return t
         mask = np.stack([self.subject.mask(i) for i in indices])
@@ -190,13 +191,13 @@ def _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model) -
             var = _var_from_state(state, model, i - 1, device)
             if previous is None:  # resumed: rebuild the previous frame's vertices
                 with torch.no_grad():
-                    previous = energy.vertices(var)
+                    previous = energy.landmarks_camera(var)
         var.shape, var.albedo = state["shape"].to(device), state["albedo"].to(device)
         targets = loader([i])
         track_frame(energy, var, targets, previous, reinit_px=reinit_px)
         err = landmark_error_px(energy, var, targets)
         with torch.no_grad():
-            previous = energy.vertices(var)
+            previous = energy.landmarks_camera(var)
         for name in per:
             state[name][i] = getattr(var, name)[0].detach().cpu()
         state["error"][i] = err[0].cpu()
