@@ -24,11 +24,15 @@ SIZE = 64
 N_SHAPE, N_EXPR = 8, 8
 
 
-def make_subject(root: Path, n_frames: int = 6, with_normals: bool = True, seed: int = 0) -> Path:
-    """Write a SIZE x SIZE subject with ``n_frames`` frames (first 4 train, rest val) under ``root``."""
+def make_subject(
+    root: Path, n_frames: int = 6, with_normals: bool = True, seed: int = 0, size: int = SIZE, n_train: int = 4
+) -> Path:
+    """Write a ``size``-pixel square subject with ``n_frames`` frames (first ``n_train`` train, the
+    rest val) under ``root``."""
     g = torch.Generator().manual_seed(seed)
     head = load_head_model("ict", n_shape=N_SHAPE, n_expr=N_EXPR)
-    K = torch.tensor([[110.0, 0, SIZE / 2], [0, 110.0, SIZE / 2 - 4], [0, 0, 1]])
+    s = size / SIZE
+    K = torch.tensor([[110.0 * s, 0, size / 2], [0, 110.0 * s, size / 2 - 4 * s], [0, 0, 1]])
     shape = torch.randn(1, N_SHAPE, generator=g).expand(n_frames, -1) * 0.5
     expr = torch.rand(n_frames, N_EXPR, generator=g) * 0.5
     pose = torch.zeros(n_frames, 15)
@@ -38,7 +42,7 @@ def make_subject(root: Path, n_frames: int = 6, with_normals: bool = True, seed:
     params = HeadParams(shape, expr, pose, trans)
     with torch.no_grad():
         verts = head_vertices_camera(head, params)
-        frags = rasterize(verts, head.faces, K, SIZE, SIZE)
+        frags = rasterize(verts, head.faces, K, size, size)
         normals = interpolate(vertex_normals(verts, head.faces), head.faces, frags)
         normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         canon = interpolate(head.canonical_vertices, head.faces, frags)
@@ -73,9 +77,9 @@ def make_subject(root: Path, n_frames: int = 6, with_normals: bool = True, seed:
     writer.write_arrays("tracking", noisy)
     fields = ["rgb", "mask", "parsing", "mesh"] + (["normal"] if with_normals else [])
     meta = SubjectMeta(
-        subject=root.name, dataset="nha_test", fps=25.0, width=SIZE, height=SIZE,
+        subject=root.name, dataset="nha_test", fps=25.0, width=size, height=size,
         intrinsics=K.tolist(), n_frames=n_frames,
-        splits={"train": list(range(4)), "val": list(range(4, n_frames))},
+        splits={"train": list(range(n_train)), "val": list(range(n_train, n_frames))},
         source="tests/nha_tiny_subject.py", license="CC0", fields=fields,
     )
     writer.finish(meta)

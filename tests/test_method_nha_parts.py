@@ -68,8 +68,17 @@ def test_networks_shapes_and_initial_offsets_are_small():
     off = g(torch.rand(100, 3) * 2 - 1, torch.zeros(3, 12))
     assert off.shape == (3, 100, 3) and off.abs().max().item() < 2e-3  # below 2 mm at init
     t = TextureMLP(n_cond=5, width=16, layers=2)
-    rgb = t(torch.rand(10, 3), torch.rand(10, 5))
+    pts = torch.rand(10, 3)
+    rgb = t(pts, torch.rand(10, 5))
     assert rgb.shape == (10, 3) and (rgb > 0).all() and (rgb < 1).all()
+    assert not torch.allclose(t(pts, torch.zeros(10, 5)), t(pts, torch.ones(10, 5)))  # FiLM conditioning acts
+    # offsets of one vertex depend on the pose only through its own row (batch broadcast is correct)
+    pose = torch.randn(2, 12)
+    both = g(torch.rand(4, 3), pose)
+    torch.manual_seed(1)
+    canon = torch.rand(4, 3)
+    np.testing.assert_allclose(g(canon, pose)[1].detach().numpy(), g(canon, pose[1:])[0].detach().numpy(), atol=1e-7)
+    assert both.shape == (2, 4, 3)
 
 
 def test_normal_encoder_sees_exactly_its_patch():

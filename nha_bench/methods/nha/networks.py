@@ -1,7 +1,8 @@
 """NHA's subject-specific networks: the offset MLP G, the normal-patch encoder and the texture MLP T.
 
 Both MLPs are SIREN-style coordinate networks (sine activations with the SIREN initialisation of
-Sitzmann et al. 2020, as in NHA's official code). torch ships no SIREN layer, hence the ~15 lines.
+Sitzmann et al. 2020) conditioned by FiLM as in pi-GAN, which NHA cites for them. torch ships no
+SIREN layer, hence the hand-written layers.
 """
 
 from __future__ import annotations
@@ -27,20 +28,35 @@ class SineLayer(nn.Module):
         return torch.sin(self.omega * self.linear(x))
 
 
-class Siren(nn.Module):
-    """``layers`` sine layers of ``width`` then a linear head scaled by ``out_scale`` at init."""
+class FilmSiren(nn.Module):
+    """SIREN on coordinates, conditioned by FiLM (pi-GAN style, the coordinate MLPs NHA cites):
+    layer i computes sin(omega * (1 + g_i) * (W_i h + b_i) + beta_i), with (g_i, beta_i) from a small
+    ReLU mapping network of the conditioning vector, small at initialisation (near plain SIREN)."""
 
-    def __init__(self, n_in: int, n_out: int, width: int, layers: int, out_scale: float = 1.0):
+    def __init__(self, n_in: int, n_cond: int, n_out: int, width: int, layers: int, out_scale: float = 1.0):
         super().__init__()
         dims = [n_in] + [width] * layers
-        self.body = nn.Sequential(*[SineLayer(a, b, first=i == 0) for i, (a, b) in enumerate(zip(dims, dims[1:]))])
+        self.layers = nn.ModuleList([SineLayer(a, b, first=i == 0) for i, (a, b) in enumerate(zip(dims, dims[1:]))])
+        self.width, self.n_layers = width, layers
+        hidden = max(32, min(width, 128))
+        self.mapping = nn.Sequential(
+            nn.Linear(n_cond, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 2 * layers * width),
+        )
         self.head = nn.Linear(width, n_out)
         with torch.no_grad():
+            self.mapping[-1].weight.mul_(0.1)
+            self.mapping[-1].bias.zero_()
             self.head.weight.mul_(out_scale)
             self.head.bias.zero_()
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.body(x))
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        """x (..., n_in), cond (..., n_cond) broadcastable to x's leading dims -> (..., n_out)."""
+        film = self.mapping(cond).unflatten(-1, (2, self.n_layers, self.width))
+        h = x
+        for i, layer in enumerate(self.layers):
+            h = torch.sin(layer.omega * (1 + film[..., 0, i, :]) * layer.linear(h) + film[..., 1, i, :])
+        return self.head(h)
 
 
 class OffsetMLP(nn.Module):
@@ -48,14 +64,12 @@ class OffsetMLP(nn.Module):
 
     def __init__(self, n_pose: int, width: int, layers: int, scale: float = 0.01):
         super().__init__()
-        self.scale = scale  # offsets are predicted in centimetres-ish units, returned in metres
-        self.net = Siren(3 + n_pose, 3, width, layers, out_scale=1e-2)
+        self.scale = scale  # offsets are predicted in centimetres, returned in metres
+        self.net = FilmSiren(3, n_pose, 3, width, layers, out_scale=1e-2)
 
     def forward(self, canonical: Tensor, pose: Tensor) -> Tensor:
         """canonical (V, 3), pose (B, n_pose) -> offsets (B, V, 3)."""
-        b, v = pose.shape[0], canonical.shape[0]
-        x = torch.cat([canonical.expand(b, v, 3), pose[:, None, :].expand(b, v, pose.shape[1])], dim=-1)
-        return self.net(x) * self.scale
+        return self.net(canonical[None], pose[:, None, :]) * self.scale
 
 
 class NormalPatchEncoder(nn.Module):
@@ -87,8 +101,8 @@ class TextureMLP(nn.Module):
 
     def __init__(self, n_cond: int, width: int, layers: int):
         super().__init__()
-        self.net = Siren(3 + n_cond, 3, width, layers)
+        self.net = FilmSiren(3, n_cond, 3, width, layers)
 
     def forward(self, points: Tensor, cond: Tensor) -> Tensor:
         """points (P, 3) in [-1, 1], cond (P, n_cond) -> (P, 3) colours."""
-        return torch.sigmoid(self.net(torch.cat([points, cond], dim=-1)))
+        return torch.sigmoid(self.net(points, cond))
