@@ -7,11 +7,16 @@ import math
 import torch
 from torch import Tensor
 
+from nha_bench.errors import NhaBenchError
 from nha_bench.head.base import HeadParams
 from nha_bench.tracking.camera import FLIP
 from nha_bench.tracking.objective import N_CONTOUR, Energy, Targets, Variables
 
 PER_FRAME = ("expr", "rotation", "jaw", "translation", "sh")
+
+
+class TrackingError(NhaBenchError):
+    """The optimisation diverged (NaN/inf energy)."""
 
 
 def _learning_rates(energy: Energy, names: tuple[str, ...]) -> list[float]:
@@ -48,7 +53,9 @@ def optimise(
         terms = energy(var, targets, photometric, previous, albedo_prior="albedo" in names)
         total = torch.stack(list(terms.values())).sum()
         if not torch.isfinite(total):
-            raise FloatingPointError(f"tracking energy became {float(total)}: {[f'{k}={float(v)}' for k, v in terms.items()]}")
+            detail = ", ".join(f"{k}={float(v):.4g}" for k, v in terms.items())
+            raise TrackingError(f"tracking energy became {float(total)} ({detail})",
+                                fix="check the landmarks and intrinsics of this subject, or lower the learning rates")
         total.backward()
         last.update(terms)
         return total

@@ -6,8 +6,9 @@ jaw rotation, translation, SH lighting) with a temporal smoothness term. A kille
 from ``.tracking_partial.npz``.
 
 tracking.npz keys: shape (S,), expr (N, E), pose (N, 15), translation (N, 3) metres (camera frame,
-see :mod:`nha_bench.tracking.camera`), model (str), albedo (V, 3) per-vertex linear RGB, sh
-(N, 9, 3) SH lighting (camera-frame normals, :mod:`nha_bench.tracking.shading`),
+see :mod:`nha_bench.tracking.camera`), model (str), albedo (V, 3) per-vertex RGB in the images'
+colour space (uniform 0.5 when tracked without the photometric term), sh (N, 9, 3) SH lighting
+(camera-frame normals, :mod:`nha_bench.tracking.shading`; ambient 1 without the photometric term),
 landmark_error_px (N,) mean reprojection error of the visible landmarks, keyframes (K,),
 tracker_config (JSON str).
 """
@@ -148,16 +149,16 @@ def track_subject(
             err = landmark_error_px(energy, kvar, loader(keyframes))
             bar.update(task, advance=1, info=f"landmarks {float(err.mean()):.2f} px")
             state = {
-                "keyframes": np.asarray(keyframes), "shape": kvar.shape, "albedo": kvar.albedo, "done": 0,
+                "keyframes": np.asarray(keyframes), "shape": kvar.shape.cpu(), "albedo": kvar.albedo.cpu(), "done": 0,
                 "expr": torch.zeros(n, model.n_expr), "rotation": torch.zeros(n, 3), "jaw": torch.zeros(n, 3),
-                "translation": torch.zeros(n, 3), "sh": kvar.sh[:1].expand(n, -1, -1).clone(),
+                "translation": torch.zeros(n, 3), "sh": kvar.sh[:1].cpu().expand(n, -1, -1).clone(),
                 "error": torch.zeros(n),
             }
             for j, k in enumerate(keyframes):  # warm start for the first frame: nearest keyframe
                 for name in ("expr", "rotation", "jaw", "translation", "sh"):
                     state[name][k] = getattr(kvar, name)[j].cpu()
             _save_partial(writer, state, fingerprint)
-        _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model)
+        _track_sequence(energy, loader, state, n, bar, writer, fingerprint)
 
     pose = torch.zeros(n, 15)
     pose[:, 0:3], pose[:, 6] = state["rotation"], state["jaw"][:, 0].clamp_min(0.0)
@@ -176,7 +177,9 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
 
-def _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model) -> None:
+def _track_sequence(
+    energy: Energy, loader: FrameLoader, state: dict, n: int, bar: Progress, writer: SubjectWriter, fingerprint: str
+) -> None:
     """Sequential stage from frame ``state['done']`` on, checkpointing every few frames."""
     device = loader.device
     per = ("expr", "rotation", "jaw", "translation", "sh")
@@ -186,9 +189,9 @@ def _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model) -
     previous = None
     for i in range(state["done"], n):
         if i == 0:
-            var = _var_from_state(state, model, int(np.min(state["keyframes"])), device)
+            var = _var_from_state(state, int(np.min(state["keyframes"])), device)
         else:
-            var = _var_from_state(state, model, i - 1, device)
+            var = _var_from_state(state, i - 1, device)
             if previous is None:  # resumed: rebuild the previous frame's vertices
                 with torch.no_grad():
                     previous = energy.landmarks_camera(var)
@@ -207,7 +210,7 @@ def _track_sequence(energy, loader, state, n, bar, writer, fingerprint, model) -
             _save_partial(writer, state, fingerprint)
 
 
-def _var_from_state(state: dict, model, i: int, device) -> Variables:
+def _var_from_state(state: dict, i: int, device: torch.device | str) -> Variables:
     return Variables(
         state["shape"].to(device), state["albedo"].to(device),
         *(state[k][i : i + 1].clone().to(device) for k in ("expr", "rotation", "jaw", "translation", "sh")),
