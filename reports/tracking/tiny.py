@@ -1,8 +1,9 @@
 """Track the built-in tiny fixture (a copy) and score the tracked-head-model baseline on it.
 
     python reports/tracking/tiny.py [--preset tiny|full] [--device cpu|cuda] [--fixture DIR]
+                                    [--tracking FILE]  (score a tracking.npz made elsewhere)
 
-Writes reports/tracking/tiny_<preset>.md: landmark error of the tracking (px, per split) and the
+Writes reports/tracking/tiny_<preset>[_<device>].md: landmark error of the tracking (px, per split) and the
 geometry/appearance protocol scores of the ``headmodel`` baseline on the val frames.
 """
 
@@ -34,6 +35,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--fixture", type=Path, default=FIXTURE)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent)
+    ap.add_argument("--tracking", type=Path, help="score this tracking.npz (e.g. from the GPU run) instead of tracking")
     args = ap.parse_args()
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -41,22 +43,27 @@ def main() -> None:
         shutil.copytree(args.fixture, root)
         (root / "tracking.npz").unlink(missing_ok=True)
         t0 = time.perf_counter()
-        track_subject(root, device=args.device, config=TrackerConfig.preset(args.preset), progress=False)
+        if args.tracking:
+            shutil.copy(args.tracking, root / "tracking.npz")
+        else:
+            track_subject(root, device=args.device, config=TrackerConfig.preset(args.preset), progress=False)
         track_s = time.perf_counter() - t0
         subject = Subject(root)
         data = subject.tracking()
         err = data["landmark_error_px"]
         method = TrackedHeadModel()
-        method.setup(Sequence(subject, "train"), args.preset, args.device, 0)
+        method.setup(Sequence(subject, "train"), args.preset, "cpu", 0)
         write_outputs(root / "outputs", method.render(Sequence(subject, "val")))
         results, skipped = evaluate_outputs(root / "outputs", subject, "val")
     lines = [
         f"# Tracker + `headmodel` baseline on the tiny fixture (preset `{args.preset}`)",
         "",
-        f"Command: `python reports/tracking/tiny.py --preset {args.preset} --device {args.device}`  ",
+        f"Command: `python reports/tracking/tiny.py --preset {args.preset} --device {args.device}"
+        + (f" --tracking {args.tracking.name}`" if args.tracking else "`") + "  ",
         f"Fixture: `{args.fixture.relative_to(ROOT) if args.fixture.is_relative_to(ROOT) else args.fixture}` "
         f"({subject.meta.n_frames} frames, {subject.meta.width}x{subject.meta.height} px); "
-        f"device: {args.device}; tracking wall time {track_s:.1f} s.",
+        (f"tracking made elsewhere ({args.tracking.name})." if args.tracking
+         else f"device: {args.device}; tracking wall time {track_s:.1f} s."),
         "",
         "Landmark reprojection error of the tracking (mean over the visible landmarks, px):",
         "",
@@ -75,7 +82,7 @@ def main() -> None:
     for s in skipped:
         lines.append(f"| {s.metric} | skipped: {s.reason} | | |")
     lines += ["", f"Per-frame landmark error (px): {np.round(err, 2).tolist()}", ""]
-    out = args.out / f"tiny_{args.preset}.md"
+    out = args.out / f"tiny_{args.preset}{'_' + args.device if args.device != 'cpu' else ''}.md"
     out.write_text("\n".join(lines))
     print("\n".join(lines))
 
