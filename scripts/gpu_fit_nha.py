@@ -33,28 +33,35 @@ from nha_bench.method import Renders, Sequence  # noqa: E402
 
 
 def compact(src: Path, dst: Path, n_val: int) -> None:
-    """Copy ``src`` to ``dst`` keeping train frames and ``n_val`` evenly spaced val frames."""
+    """Copy ``src`` to ``dst`` with its train frames and ``n_val`` evenly spaced val frames,
+    renumbered 0..n-1 (per-frame arrays sliced alike; meshes only for the val frames)."""
     subject = Subject(src)
     meta = json.loads((src / "meta.json").read_text())
     val = subject.split("val")
     keep_val = [val[int(i)] for i in np.linspace(0, len(val) - 1, min(n_val, len(val)))]
     train = subject.split("train")
+    order = train + keep_val
     if dst.exists():
         shutil.rmtree(dst)
     dst.mkdir(parents=True)
-    for field in ("rgb", "mask", "parsing", "normal"):
-        if field in meta["fields"]:
-            (dst / field).mkdir()
-            for i in train + keep_val:
-                shutil.copy2(subject.path(field, i), dst / field / subject.path(field, i).name)
-    if "mesh" in meta["fields"]:
-        (dst / "mesh").mkdir()
-        for i in keep_val:
-            shutil.copy2(subject.path("mesh", i), dst / "mesh" / subject.path("mesh", i).name)
-    for name in ("landmarks.npy", "tracking.npz", "cameras.npz"):
-        if (src / name).is_file():
-            shutil.copy2(src / name, dst / name)
-    meta["splits"] = {"train": train, "val": keep_val}
+    for field in ("rgb", "mask", "parsing", "normal", "mesh"):
+        if field not in meta["fields"]:
+            continue
+        (dst / field).mkdir()
+        for new, old in enumerate(order):
+            if field == "mesh" and old not in keep_val:
+                continue
+            target = dst / field / f"{new:06d}{subject.path(field, old).suffix}"
+            shutil.copy2(subject.path(field, old), target)
+    np.save(dst / "landmarks.npy", subject.landmarks()[order])
+    for name in ("tracking", "cameras"):
+        if (src / f"{name}.npz").is_file():
+            data = dict(np.load(src / f"{name}.npz"))
+            n = meta["n_frames"]
+            np.savez(dst / f"{name}.npz", **{k: (v[order] if v.ndim and len(v) == n and k != "shape" else v) for k, v in data.items()})
+    meta["n_frames"] = len(order)
+    meta["splits"] = {"train": list(range(len(train))), "val": list(range(len(train), len(order)))}
+    meta.setdefault("extra", {})["compacted_from"] = {"root": str(src), "frames": order}
     (dst / "meta.json").write_text(json.dumps(meta, indent=1))
     size = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file())
     print(f"compact subject: {len(train)} train + {len(keep_val)} val frames, {size / 2**20:.1f} MiB -> {dst}")
