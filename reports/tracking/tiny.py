@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,10 @@ from nha_bench.tracking import TrackerConfig, track_subject
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "nha_bench" / "datasets" / "fixtures" / "tiny" / "subject_f1"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
 def main() -> None:
@@ -62,7 +67,7 @@ def main() -> None:
         + (f" --tracking {args.tracking.name}`" if args.tracking else "`") + "  ",
         f"Fixture: `{args.fixture.relative_to(ROOT) if args.fixture.is_relative_to(ROOT) else args.fixture}` "
         f"({subject.meta.n_frames} frames, {subject.meta.width}x{subject.meta.height} px); "
-        (f"tracking made elsewhere ({args.tracking.name})." if args.tracking
+        + (f"tracking made elsewhere ({args.tracking.name})." if args.tracking
          else f"device: {args.device}; tracking wall time {track_s:.1f} s."),
         "",
         "Landmark reprojection error of the tracking (mean over the visible landmarks, px):",
@@ -74,13 +79,17 @@ def main() -> None:
         e = err[subject.split(split)]
         lines.append(f"| {split} | {e.mean():.2f} | {e.max():.2f} |")
     lines += ["", "Baseline scores on the val split (metrics' own code, as the runner calls it):", "",
-              "| metric | value | unit | paper FLAME (Table 1 mean) |", "|---|---|---|---|"]
+              "| metric | value | unit | paper FLAME (Table 1 mean) | extras |", "|---|---|---|---|---|"]
     for r in results:
         value = "n/a" if r.value is None else f"{r.value:.3f}"
         paper = TrackedHeadModel.paper_scores.get(r.spec.name, "")
-        lines.append(f"| {r.spec.name} | {value} | {r.spec.unit} | {paper} |")
+        extra = ", ".join(f"{k} {v:.3f}" for k, v in r.extra.items())
+        lines.append(f"| {r.spec.name} | {value} | {r.spec.unit} | {paper} | {extra} |")
     for s in skipped:
-        lines.append(f"| {s.metric} | skipped: {s.reason} | | |")
+        lines.append(f"| {s.metric} | skipped: {s.reason} | | | |")
+    lines += ["", f"Code: git {_git('rev-parse', '--short', 'HEAD')}"
+              + (" with uncommitted changes in nha_bench/metrics" if _git("status", "--porcelain", "nha_bench/metrics") else "")
+              + "."]
     lines += ["", f"Per-frame landmark error (px): {np.round(err, 2).tolist()}", ""]
     out = args.out / f"tiny_{args.preset}{'_' + args.device if args.device != 'cpu' else ''}.md"
     out.write_text("\n".join(lines))
