@@ -134,10 +134,6 @@ class Energy:
         w = t.landmarks[..., 2] * self.landmark_weights
         return (w * d).sum() / w.sum().clamp_min(1e-6)
 
-    def render(self, verts: Tensor, albedo: Tensor, sh: Tensor, K: Tensor, size: tuple[int, int]):
-        """See :func:`render_shaded` (with the head model's faces)."""
-        return render_shaded(verts, self.model.faces, albedo, sh, K, size)
-
     def photo_loss(self, verts: Tensor, var: Variables, t: Targets) -> Tensor:
         """Mean absolute colour error over pixels rendered from the face region and inside the
         target's photometric region."""

@@ -15,8 +15,7 @@ from nha_bench.head.base import HeadModel, HeadParams
 from nha_bench.mesh import Mesh
 from nha_bench.render import project
 from nha_bench.tracking.camera import head_vertices_camera
-from nha_bench.tracking.objective import Energy
-from nha_bench.tracking.config import TrackerConfig
+from nha_bench.tracking.objective import render_shaded
 from nha_bench.tracking.shading import ambient_sh
 
 # parsing label per head-model region (nha_bench.datasets.format.LABELS); later entries win
@@ -71,7 +70,6 @@ def make_synthetic_subject(
     albedo, sh = synthetic_albedo(model), synthetic_sh(n_frames)
     f = 1.6 * size
     K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1.0]])
-    energy = Energy(model, TrackerConfig())
     labels = torch.zeros(model.n_vertices, dtype=torch.uint8)
     for region, label in REGION_LABELS:
         labels[model.regions[region]] = label
@@ -79,7 +77,7 @@ def make_synthetic_subject(
     writer = SubjectWriter(root, force=True)
     with torch.no_grad():
         verts = head_vertices_camera(model, params)
-        colour, normals, frag = energy.render(verts, albedo, sh, K, (size, size))
+        colour, normals, frag = render_shaded(verts, model.faces, albedo, sh, K, (size, size))
         landmarks = project(model.landmarks(verts), K)
     head = model.regions["head"].numpy()
     for i in range(n_frames):
