@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+from scipy.spatial.transform import Rotation
 
 from nha_bench.errors import MetricInputError
 from nha_bench.mesh import Mesh
@@ -16,6 +17,7 @@ from nha_bench.metrics.geometry import (
     HausdorffFull,
     NormalError,
     point_surface_distances,
+    rigid_align,
 )
 from nha_bench.registry import METRICS
 
@@ -51,16 +53,19 @@ def test_registered_with_specs_and_conventions():
     ):
         assert METRICS.get(name) is cls
         assert cls.spec.unit == unit and not cls.spec.higher_is_better
-    assert "camera frame" in FRAME_CONVENTION and "no Procrustes" in FRAME_CONVENTION
+    assert "camera frame" in FRAME_CONVENTION and "no scale" in FRAME_CONVENTION
     assert "all three of its vertices" in REGION_RULE
 
 
-def test_parallel_planes_give_their_distance():
+def test_parallel_planes_unaligned_distance_and_aligned_onto_each_other():
     pred = mesh([square(10, 0.0, offset=(5, 5))])
     target = mesh([square(40, 2.5)], head=[0])  # larger: every foot point is inside it
     scores = HausdorffFull(n_samples=1000).score([MeshPair(pred, target)])
-    assert scores.values[0] == pytest.approx(2.5, abs=1e-9)
-    assert scores.extras["max"][0] == pytest.approx(2.5, abs=1e-9)
+    assert scores.extras["unaligned"][0] == pytest.approx(2.5, abs=1e-9)
+    # rigid ICP slides the small square onto the plane
+    assert scores.values[0] == pytest.approx(0.0, abs=1e-6)
+    assert scores.extras["max"][0] == pytest.approx(0.0, abs=1e-6)
+    assert scores.extras["align_shift_mm"][0] >= 2.5 - 1e-6  # at least the gap (it may also slide)
 
 
 def test_concentric_spheres_give_radius_difference():
@@ -102,8 +107,8 @@ def test_random_mesh_matches_brute_force_point_to_triangle():
         trimesh.Trimesh(pred.vertices, pred.faces, process=False), 400, seed=7
     )
     brute = np.min([point_triangle_distance(points, target.vertices[f]) for f in target.faces], axis=0)
-    assert scores.values[0] == pytest.approx(brute.mean(), rel=1e-9)
-    assert scores.extras["max"][0] == pytest.approx(brute.max(), rel=1e-9)
+    assert scores.extras["unaligned"][0] == pytest.approx(brute.mean(), rel=1e-9)
+    assert scores.values[0] <= brute.mean() + 1e-9  # ICP keeps the identity if nothing is better
 
 
 def test_fast_distances_equal_trimesh_closest_point():
@@ -161,24 +166,97 @@ def test_face_region_restriction():
     pair = region_scene()
     face = HausdorffFace(n_samples=2000).score([pair])
     # only the face square counts, measured against the GT face plane (not the closer non-face square)
-    assert face.values[0] == pytest.approx(1.0, abs=1e-9)
-    assert face.extras["max"][0] == pytest.approx(1.0, abs=1e-9)
+    assert face.extras["unaligned"][0] == pytest.approx(1.0, abs=1e-9)
     full = HausdorffFull(n_samples=2000).score([pair])
-    assert full.values[0] > 1.0 and full.extras["max"][0] > 40.0
+    assert full.extras["unaligned"][0] > 1.0
+    # one alignment, from the whole prediction vs the GT head, serves both metrics
+    for key in ("align_shift_mm", "align_rotation_deg"):
+        assert face.extras[key][0] == full.extras[key][0]
+
+
+def sphere_mesh(radius: float, head: bool = False) -> Mesh:
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=radius)
+    masks = {"head": np.ones(len(sphere.vertices), bool)} if head else {}
+    return Mesh(sphere.vertices.copy(), sphere.faces.copy(), masks)
 
 
 def test_max_within_and_over_frames():
-    target = mesh([square(40, 0.0, offset=(-15, -15))], head=[0])
-    tilted = mesh([square(10, 0.0, tilt=0.1)])  # distance x / 10, from 0 to 1 mm
-    flat = mesh([square(10, 5.0)])
-    metric = HausdorffFull(n_samples=4000)
-    scores = metric.score([MeshPair(tilted, target), MeshPair(flat, target)])
-    assert scores.values[0] == pytest.approx(0.5, abs=0.02)  # mean of a uniform 0..1 mm
-    assert 0.99 < scores.extras["max"][0] <= 1.0
+    # concentric spheres: no rigid motion brings them closer, the radius gap stays
+    target = sphere_mesh(100.0, head=True)
+    metric = HausdorffFull(n_samples=3000)
+    scores = metric.score([MeshPair(sphere_mesh(103.0), target), MeshPair(sphere_mesh(110.0), target)])
+    np.testing.assert_allclose(scores.values, [3.0, 10.0], atol=0.1)
+    assert scores.extras["max"][1] >= scores.values[1]
     result = metric.summarize([scores])
-    assert result.extra["max"] == pytest.approx(5.0)
-    assert result.value == pytest.approx((scores.values[0] + 5.0) / 2)
+    assert result.extra["max"] == pytest.approx(scores.extras["max"][1])
+    assert result.value == pytest.approx(scores.values.mean())
     assert (result.n_frames, result.n_skipped, result.spec.unit) == (2, 0, "mm")
+
+
+def bumpy_head() -> Mesh:
+    """An ellipsoid with bumps: no rotational symmetry, so a rigid motion is recoverable."""
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=1.0)
+    u = sphere.vertices
+    r = 1.0 + 0.15 * np.sin(3 * u[:, 0]) * np.cos(2 * u[:, 1]) + 0.1 * u[:, 2] ** 3
+    v = u * r[:, None] * np.array([75.0, 100.0, 90.0]) + np.array([-40.0, 10.0, 1000.0])
+    masks = {"head": np.ones(len(v), bool), "face": u[:, 2] < -0.2}
+    return Mesh(v, sphere.faces.copy(), masks)
+
+
+def moved(m: Mesh, rotation: np.ndarray, translation: np.ndarray, scale: float = 1.0) -> Mesh:
+    """``m`` turned/scaled about its centroid, then shifted."""
+    c = m.vertices.mean(axis=0)
+    v = scale * (m.vertices - c) @ rotation.T + c + translation
+    return Mesh(v, m.faces.copy(), {k: x.copy() for k, x in m.vertex_masks.items()})
+
+
+def test_rigidly_moved_copy_aligns_to_zero_and_keeps_the_unaligned_error():
+    target = bumpy_head()
+    rotation = Rotation.from_euler("xyz", [4.0, -6.0, 3.0], degrees=True).as_matrix()
+    translation = np.array([5.0, -3.0, 12.0])
+    pred = moved(target, rotation, translation)
+    for metric in (HausdorffFull(n_samples=3000), HausdorffFace(n_samples=3000)):
+        scores = metric.score([MeshPair(pred, target)])
+        assert scores.values[0] < 0.05 and scores.extras["max"][0] < 0.3
+        # independent unaligned reference: trimesh's closest point from the same seeded samples
+        region = metric.pred_region
+        faces = pred.faces if region is None else pred.faces[pred.vertex_masks[region][pred.faces].all(1)]
+        gt_faces = target.faces[target.vertex_masks[metric.target_region][target.faces].all(1)]
+        points, _ = trimesh.sample.sample_surface(
+            trimesh.Trimesh(pred.vertices, faces, process=False), 3000, seed=0
+        )
+        _, reference, _ = trimesh.proximity.closest_point(
+            trimesh.Trimesh(target.vertices, gt_faces, process=False), points
+        )
+        assert scores.extras["unaligned"][0] == pytest.approx(reference.mean(), rel=1e-6)
+        assert scores.extras["unaligned"][0] > 5.0
+        assert scores.extras["align_rotation_deg"][0] == pytest.approx(
+            Rotation.from_matrix(rotation).magnitude() * 180 / np.pi, abs=0.2
+        )
+        # the centroid of the samples moves back by about the known shift (rotation about the
+        # mesh centroid, samples' centroid a few mm away from it)
+        assert scores.extras["align_shift_mm"][0] == pytest.approx(np.linalg.norm(translation), abs=1.0)
+
+
+def test_scaled_copy_is_not_aligned_away():
+    target = bumpy_head()
+    pred = moved(target, np.eye(3), np.zeros(3), scale=1.1)
+    scores = HausdorffFull(n_samples=3000).score([MeshPair(pred, target)])
+    # a similarity transform would reach 0; a rigid one leaves roughly the 10 % size gap
+    assert 3.0 < scores.values[0] <= scores.extras["unaligned"][0] + 1e-9
+
+
+def test_rigid_align_recovers_a_known_transform():
+    target = bumpy_head()
+    rotation = Rotation.from_euler("xyz", [-5.0, 2.0, 7.0], degrees=True).as_matrix()
+    points, _ = trimesh.sample.sample_surface(
+        trimesh.Trimesh(target.vertices, target.faces, process=False), 2000, seed=1
+    )
+    centroid = points.mean(axis=0)  # turned about the head, as a pose error would be
+    moved_points = (points - centroid) @ rotation.T + centroid + np.array([3.0, 8.0, -10.0])
+    matrix = rigid_align(moved_points, target.vertices, target.faces)
+    back = moved_points @ matrix[:3, :3].T + matrix[:3, 3]
+    assert np.abs(back - points).max() < 0.2
 
 
 def drop_masks(m: Mesh) -> Mesh:
