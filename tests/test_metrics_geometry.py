@@ -238,6 +238,17 @@ def test_rigidly_moved_copy_aligns_to_zero_and_keeps_the_unaligned_error():
         assert scores.extras["align_shift_mm"][0] == pytest.approx(np.linalg.norm(translation), abs=1.0)
 
 
+def test_copy_too_deep_is_recovered_by_the_centroid_start():
+    """Monocular depth error: a rigid copy 180 mm further away (identity-start ICP stalls ~55 mm)."""
+    target = bumpy_head()
+    rotation = Rotation.from_euler("xyz", [5.0, -8.0, 4.0], degrees=True).as_matrix()
+    pred = moved(target, rotation, np.array([20.0, -10.0, 180.0]))
+    scores = HausdorffFull(n_samples=3000).score([MeshPair(pred, target)])
+    assert scores.values[0] < 0.05
+    assert scores.extras["unaligned"][0] > 50.0
+    assert scores.extras["align_shift_mm"][0] == pytest.approx(np.linalg.norm([20, -10, 180]), abs=1.0)
+
+
 def test_scaled_copy_is_not_aligned_away():
     target = bumpy_head()
     pred = moved(target, np.eye(3), np.zeros(3), scale=1.1)
