@@ -88,6 +88,10 @@ def test_tracking_recovers_landmarks_and_pose(scene, tracked):
     assert tracked["pose"].shape == (N_FRAMES, 15) and tracked["translation"].shape == (N_FRAMES, 3)
     assert tracked["albedo"].shape == (model.n_vertices, 3) and tracked["sh"].shape == (N_FRAMES, 9, 3)
     assert float(tracked["landmark_error_px"].max()) < 3.0
+    # without the photometric term the albedo is the keyframes' mean skin colour
+    keys = tracked["keyframes"].tolist()
+    skin = np.concatenate([subject.rgb(i)[subject.parsing(i) == 1] for i in keys])
+    assert np.allclose(tracked["albedo"], skin.mean(0), atol=0.03)
     assert str(tracked["model"]) == "ict"
     # landmark error recomputed here from the written parameters, independently of the tracker
     params = HeadParams.from_numpy_dict(

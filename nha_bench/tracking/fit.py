@@ -134,8 +134,9 @@ def fit_keyframes(energy: Energy, var: Variables, targets: Targets) -> dict[str,
     init_rigid(energy, var, targets)
     geometry = ("shape",) + PER_FRAME[:-1]
     terms = optimise(energy, var, targets, geometry, c.keyframe_landmark_iters, photometric=False)
-    if c.photometric and targets.rgb is not None and c.keyframe_photo_iters > 0:
+    if targets.rgb is not None:
         _init_albedo(energy, var, targets)
+    if c.photometric and targets.rgb is not None and c.keyframe_photo_iters > 0:
         # appearance first with the geometry frozen, then everything jointly
         optimise(energy, var, targets, ("albedo", "sh"), c.keyframe_photo_iters, photometric=True)
         terms = optimise(energy, var, targets, geometry + ("albedo", "sh"), c.keyframe_photo_iters, photometric=True)

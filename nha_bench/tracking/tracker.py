@@ -7,7 +7,7 @@ from ``.tracking_partial.npz``.
 
 tracking.npz keys: shape (S,), expr (N, E), pose (N, 15), translation (N, 3) metres (camera frame,
 see :mod:`nha_bench.tracking.camera`), model (str), albedo (V, 3) per-vertex RGB in the images'
-colour space (uniform 0.5 when tracked without the photometric term), sh (N, 9, 3) SH lighting
+colour space (the keyframes' mean skin colour without the photometric term), sh (N, 9, 3) SH lighting
 (camera-frame normals, :mod:`nha_bench.tracking.shading`; ambient 1 without the photometric term),
 landmark_error_px (N,) mean reprojection error of the visible landmarks, keyframes (K,),
 tracker_config (JSON str).
@@ -83,13 +83,14 @@ class FrameLoader:
         x = x[..., None] if x.ndim == 3 else x
         return F.interpolate(x.permute(0, 3, 1, 2), size=self.size, mode="area").permute(0, 2, 3, 1)
 
-    def __call__(self, indices: list[int]) -> Targets:
+    def __call__(self, indices: list[int], images: bool | None = None) -> Targets:
+        """Targets of ``indices``; images are loaded when a term needs them or ``images`` is True."""
         t = Targets(self.landmarks[indices], self.K, self.K_small, self.size, landmark_scale=self.landmark_scale)
-        if not self.use_images:
+        if not (self.use_images if images is None else images):
             return t
         mask = np.stack([self.subject.mask(i) for i in indices])
         t.fg = self._down(mask.astype(np.float32))[..., 0]
-        if self.config.photometric:
+        if self.config.photometric or images:
             t.rgb = self._down(np.stack([self.subject.rgb(i) for i in indices]))
             region = mask
             if self.has_parsing:
@@ -145,7 +146,7 @@ def track_subject(
             keyframes = select_keyframes(landmarks, candidates, config.n_keyframes)
             task = bar.add_task("keyframes", total=1, info=f"{len(keyframes)} frames")
             kvar = Variables.initial(model, len(keyframes), device)
-            fit_keyframes(energy, kvar, loader(keyframes))
+            fit_keyframes(energy, kvar, loader(keyframes, images=True))  # images also give the albedo
             err = landmark_error_px(energy, kvar, loader(keyframes))
             bar.update(task, advance=1, info=f"landmarks {float(err.mean()):.2f} px")
             state = {
