@@ -19,6 +19,8 @@ from nha_bench.datasets.format import Subject
 from nha_bench.mesh import Mesh
 
 OUTPUTS = frozenset({"rgb", "normal", "mesh"})
+# tracking.npz arrays with one row per frame (the rest, e.g. shape and albedo, are shared)
+PER_FRAME_TRACKING = ("expr", "pose", "translation", "sh", "landmark_error_px")
 
 
 @dataclass
@@ -57,7 +59,7 @@ class Sequence:
     def tracking(self) -> dict[str, np.ndarray]:
         """Tracked head-model parameters of this split's frames (shape is shared)."""
         data = self.subject.tracking()
-        return {k: (v[self.indices] if k in ("expr", "pose", "translation") else v) for k, v in data.items()}
+        return {k: (v[self.indices] if k in PER_FRAME_TRACKING else v) for k, v in data.items()}
 
 
 @dataclass
