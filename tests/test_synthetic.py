@@ -167,6 +167,14 @@ def test_missing_packages_raise_with_install_hint(tmp_path, monkeypatch):
         generate_mod.generate(tmp_path)
 
 
+@pytest.mark.parametrize("kwargs", [{"subjects": 5}, {"subjects": 0}, {"train": 0}, {"res": 8}, {"samples": 0}])
+def test_bad_arguments_raise(tmp_path, monkeypatch, kwargs):
+    monkeypatch.setattr(generate_mod, "missing_requirements", lambda: [])
+    with pytest.raises(generate_mod.NhaBenchError, match="must be|need"):
+        generate_mod.generate(tmp_path, **kwargs)
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def test_existing_subject_of_other_size_needs_force(tmp_path):
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "meta.json").write_text(json.dumps({"width": 256, "n_frames": 10}))

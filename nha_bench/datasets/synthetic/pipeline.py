@@ -192,9 +192,11 @@ def generate(out: Path, subjects: int = 4, train: int = 200, val: int = 210, res
     if missing:
         raise UnavailableError(f"the synthetic generator needs {', '.join(missing)}", fix=f"pip install {' '.join(missing)}")
     if not 1 <= subjects <= len(spec.SUBJECTS):
-        raise ValueError(f"subjects must be 1..{len(spec.SUBJECTS)}, got {subjects}")
-    if train < 1 or val < 0 or res < 16:
-        raise ValueError(f"need train >= 1, val >= 0, res >= 16 (got {train}, {val}, {res})")
+        raise NhaBenchError(f"--subjects must be 1..{len(spec.SUBJECTS)}, got {subjects}",
+                            fix="the generator defines 4 subjects (2 female, 2 male)")
+    if train < 1 or val < 0 or res < 16 or samples < 1:
+        raise NhaBenchError(f"need train >= 1, val >= 0, res >= 16, samples >= 1 "
+                            f"(got {train}, {val}, {res}, {samples})", fix="fix the arguments")
     root = makehuman_root(data_root)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
