@@ -9,7 +9,7 @@ TORCH_VERSION ?= 2.13.0
 TORCH_INDEX ?=
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: setup demo test clean-demo
+.PHONY: setup setup-synth demo test clean-demo
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ endif
 	# The reference CPBD implementation, for the agreement test only (it no longer imports as is).
 	$(PIP) install -q --no-deps "cpbd==1.0.7"
 	touch $@
+
+# Synthetic data generation (Blender as a module, 374 MB, and the headless MakeHuman core).
+setup-synth: setup
+	$(PIP) install -q -e ".[synth]"
+	$(PIP) install -q --no-deps "makehuman-mcp==0.1.3"
 
 demo: setup
 	$(VENV)/bin/nha-bench run --methods headmodel,nha --dataset tiny --preset tiny \
