@@ -51,10 +51,12 @@ class NhaConfig:
     w_reg_shape: float = 1e-4
     w_reg_expr: float = 1e-4
     w_reg_pose: float = 1e-3
-    # offset regularisers on offsets in millimetres (mean over vertices of squared mm)
-    w_offset_lap: float = 1.0  # Laplacian of offsets, favours smooth surfaces
-    w_offset_norm: float = 1e-5  # offset magnitude, x10 on the face region (distribution term)
-    w_offset_pose: float = 1e-3  # pose consistency: offsets at the frame's pose vs neutral pose
+    # offset regularisers on offsets in millimetres (mean over vertices of squared mm). These are
+    # GPU run 1 of reports/nha (best image scores, but offsets stay ~0: no hair); run 2 used
+    # lap 1, norm 1e-5, pose 1e-3 (hair/neck grow, the face distorts). Tuning between is open.
+    w_offset_lap: float = 100.0  # Laplacian of offsets, favours smooth surfaces
+    w_offset_norm: float = 1.0  # offset magnitude, x10 on the face region (distribution term)
+    w_offset_pose: float = 10.0  # pose consistency: offsets at the frame's pose vs neutral pose
     # test-time fit of expression and pose
     test_iterations: int = 100
     lr_test: float = 2e-3
