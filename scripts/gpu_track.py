@@ -1,8 +1,8 @@
 """Track several packed subjects at once on the GPU machine and return their tracking.npz files.
 
 Subjects come from `scripts/pack_subject.py pack` (JPEG, maybe at a lower resolution: the head-
-model parameters do not depend on it). One process per subject shares the GPU, since the tracker
-is bound by kernel launches, not by GPU work. Writes OUT/<name>_tracking.npz and OUT/summary.json.
+model parameters do not depend on it); a `.tracking_partial.npz` in a packed folder is resumed. One
+process per subject shares the GPU, since the tracker is bound by kernel launches, not by GPU work. Writes OUT/<name>_tracking.npz and OUT/summary.json.
 
     python3 scripts/gpu_track.py --packed .carry --out $OUT --preset tiny --budget-s 420
 """
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def _track(root: str, preset: str, device: str) -> None:
     from nha_bench.tracking import TrackerConfig, track_subject
 
-    track_subject(root, device=device, config=TrackerConfig.preset(preset), force=True, progress=False)
+    track_subject(root, device=device, config=TrackerConfig.preset(preset), progress=False)  # resumes a carried partial
 
 
 def main() -> None:
