@@ -48,16 +48,17 @@ def training_curves(runs_dir: Path) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    logs = sorted(runs_dir.glob("*/*/*/train_log.jsonl"))
-    if not logs:
+    curves = {}
+    for log in sorted(runs_dir.glob("*/*/*/train_log.jsonl")):
+        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        if rows:
+            curves["/".join(log.parts[-4:-1])] = rows
+    if not curves:
         return None
     figure, axis = plt.subplots(figsize=(7, 3.5))
-    for log in logs:
-        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        if not rows:
-            continue
+    for label, rows in curves.items():
         totals = [sum(v for k, v in r.items() if k not in ("step", "elapsed_s")) for r in rows]
-        axis.plot([r["elapsed_s"] for r in rows], totals, label="/".join(log.parts[-4:-1]))
+        axis.plot([r["elapsed_s"] for r in rows], totals, label=label)
     axis.set_xlabel("wall time (s)")
     axis.set_ylabel("sum of weighted losses")
     axis.set_yscale("log")

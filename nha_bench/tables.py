@@ -109,7 +109,7 @@ def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Tabl
         name, paper = method_info(method)
         picked = df[df["method"] == method]
         rows[name] = {_arrow(m): _cell(picked[picked["metric"] == m], m, notes, name) for m in APPEARANCE.metrics}
-        if with_paper and paper:
+        if with_paper and any(m in paper for m in APPEARANCE.metrics):
             rows[f"{name} (paper)"] = {_arrow(m): f"{paper[m]:.3f}" if m in paper else MISSING for m in APPEARANCE.metrics}
     if with_paper:
         for ext in EXTERNAL_METHODS.values():

@@ -116,7 +116,7 @@ class Metric(ABC):
             int((~ok).sum()),
             self.backend,
             self.comparable,
-            None if value is not None else (skipped[0] if skipped else "no frame could be scored"),
+            None if value is not None else f"none of {len(values)} frames could be scored" + (f" ({skipped[0]})" if skipped else ""),
             extra,
         )
 
