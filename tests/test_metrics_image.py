@@ -89,7 +89,7 @@ def with_pred(array: np.ndarray) -> ImageBatch:
         (lambda: with_pred(good_batch().pred * 2.0 + 0.1), "outside [0, 1]"),
         (lambda: with_pred((good_batch().pred * 255).astype(np.uint8)), "dtype uint8"),
         (lambda: ImageBatch(good_batch().pred, good_batch().target, np.zeros((2, 16, 16), bool)),
-         "mask is empty in frames [0, 1]"),
+         "mask is empty in batch frames [0, 1]"),
         (lambda: ImageBatch(good_batch().pred, good_batch().target, np.ones((2, 16, 16), np.uint8)),
          "expected bool"),
         (lambda: ImageBatch(good_batch().pred, good_batch().target, np.ones((2, 8, 16), bool)),

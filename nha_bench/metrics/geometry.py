@@ -25,6 +25,7 @@ from scipy.spatial.transform import Rotation
 from nha_bench.errors import DatasetError, MetricInputError
 from nha_bench.mesh import Mesh
 from nha_bench.metrics.base import FrameScores, MeshPair, Metric, MetricSpec, NormalBatch
+from nha_bench.metrics.protocol import check_masks_not_empty
 from nha_bench.registry import METRICS
 
 FRAME_CONVENTION = (
@@ -273,12 +274,7 @@ def check_normal_batch(batch: NormalBatch) -> None:
             f"normal_error: mask is {mask.dtype} {mask.shape}, expected bool {target.shape[:3]}",
             fix="use the dataset's head mask of the same frames at the same resolution",
         )
-    empty = np.flatnonzero(~mask.reshape(len(mask), -1).any(axis=1))
-    if len(empty):
-        raise MetricInputError(
-            f"normal_error: the mask is empty in batch frames {empty[:10].tolist()}",
-            fix="check the dataset's mask/ folder for these frames",
-        )
+    check_masks_not_empty(mask, "normal_error")
     for name, array in (("prediction", pred), ("ground truth", target)):
         inside = array[mask]
         bad = ~np.isfinite(inside).all(axis=1)

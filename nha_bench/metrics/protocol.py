@@ -72,10 +72,15 @@ def validate_image_batch(batch: ImageBatch, metric: str) -> None:
                 f"{metric}: {name} has values in [{low:.4g}, {high:.4g}], outside [0, 1]",
                 fix="clip or rescale the images to [0, 1]",
             )
+    check_masks_not_empty(mask, metric)
+
+
+def check_masks_not_empty(mask: np.ndarray, metric: str) -> None:
+    """Raise MetricInputError naming the batch frames whose (N, H, W) mask is empty."""
     empty = np.flatnonzero(~mask.reshape(len(mask), -1).any(axis=1))
     if len(empty):
         raise MetricInputError(
-            f"{metric}: the mask is empty in frames {empty[:10].tolist()}",
+            f"{metric}: the mask is empty in batch frames {empty[:10].tolist()}",
             fix="check the dataset's mask/ folder for these frames",
         )
 
