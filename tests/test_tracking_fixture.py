@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import torch
 
 from nha_bench.datasets import Subject, validate_subject
 from nha_bench.datasets.catalog import TINY_ROOT
@@ -13,8 +14,6 @@ from nha_bench.head.base import HeadParams
 from nha_bench.render import project
 from nha_bench.tracking import TrackerConfig, track_subject
 from nha_bench.tracking.camera import head_vertices_camera
-
-import torch
 
 
 def test_tracker_fits_the_builtin_tiny_dataset(tmp_path):
