@@ -84,6 +84,7 @@ def fit(args: argparse.Namespace) -> None:
     train, val = Sequence(subject, "train"), Sequence(subject, "val")
     overrides = {k: v for k, v in (("iterations", args.iterations), ("train_size", args.train_size),
                                    ("batch_size", args.batch_size), ("test_iterations", args.test_iterations)) if v}
+    overrides.update({key: json.loads(value) for key, value in (item.split("=", 1) for item in args.set)})
     method = Nha(**overrides)
     t0 = time.perf_counter()
     method.setup(train, args.preset, device, args.seed)
@@ -204,6 +205,8 @@ def main() -> None:
     f.add_argument("--budget-s", type=float, default=300.0, help="stop training after this many seconds")
     f.add_argument("--eval-every", type=int, default=250)
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                   help="override an NhaConfig field, e.g. --set w_offset_lap=10")
     e = sub.add_parser("evaluate")
     e.add_argument("--subject", type=Path, required=True)
     e.add_argument("--results", type=Path, required=True)
