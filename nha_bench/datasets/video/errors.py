@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from nha_bench.errors import DatasetError
+from types import ModuleType
+
+from nha_bench.errors import DatasetError, UnavailableError
 
 
 class VideoError(DatasetError):
@@ -23,3 +25,12 @@ def frame_ranges(frames: list[int] | tuple[int, ...], limit: int = 8) -> str:
             ranges.append((f, f))
     text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in ranges[:limit])
     return text + (f", ... ({len(ranges) - limit} more ranges)" if len(ranges) > limit else "")
+
+
+def import_mediapipe() -> ModuleType:
+    """The mediapipe module, or UnavailableError saying how to install it."""
+    try:
+        import mediapipe
+    except ImportError as exc:
+        raise UnavailableError("mediapipe is not installed", fix="pip install 'nha-bench[real]' (mediapipe==0.10.14)") from exc
+    return mediapipe

@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
+from nha_bench.datasets.video.errors import import_mediapipe
 from nha_bench.errors import UnavailableError
 
 # mediapipe 468-vertex face mesh -> 68-point iBUG/Multi-PIE order (jaw 0-16, brows 17-26, nose
@@ -33,10 +34,7 @@ class FaceMesh:
     model_id = "mediapipe==0.10.14 solutions.face_mesh (468 points)"
 
     def __init__(self, max_faces: int = 3):
-        try:
-            import mediapipe as mp
-        except ImportError as exc:
-            raise UnavailableError("mediapipe is not installed", fix="pip install 'nha-bench[real]' (mediapipe==0.10.14)") from exc
+        mp = import_mediapipe()
         self._mesh = mp.solutions.face_mesh.FaceMesh(
             static_image_mode=False, max_num_faces=max_faces, refine_landmarks=False, min_detection_confidence=0.5
         )

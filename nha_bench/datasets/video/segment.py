@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from nha_bench.errors import UnavailableError
+from nha_bench.datasets.video.errors import import_mediapipe
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -22,10 +22,7 @@ class SelfieSegmenter:
     model_id = "mediapipe==0.10.14 solutions.selfie_segmentation (model_selection=0)"
 
     def __init__(self, threshold: float = 0.5):
-        try:
-            import mediapipe as mp
-        except ImportError as exc:
-            raise UnavailableError("mediapipe is not installed", fix="pip install 'nha-bench[real]'") from exc
+        mp = import_mediapipe()
         self._seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         self.threshold = threshold
 
