@@ -33,3 +33,7 @@ class UnavailableError(NhaBenchError):
 
 class ExistsError(NhaBenchError):
     """An output already exists and ``--force`` was not given."""
+
+
+class RenderInputError(NhaBenchError):
+    """A renderer function got an argument of the wrong shape, type or value."""

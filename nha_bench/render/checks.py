@@ -6,15 +6,11 @@ import weakref
 
 import torch
 
-from nha_bench.errors import NhaBenchError
+from nha_bench.errors import RenderInputError
 
 # faces tensors already validated: id -> (weak ref, in-place version, n_verts, converted tensor);
 # the index range check costs a GPU->CPU sync, and the same faces buffer is passed every step
 _FACES_OK: dict[int, tuple] = {}
-
-
-class RenderInputError(NhaBenchError):
-    """A renderer function got an argument of the wrong shape, type or value."""
 
 
 def _fail(arg: str, problem: str, fix: str) -> RenderInputError:
