@@ -17,7 +17,7 @@ from nha_bench.metrics.geometry import (
     HausdorffFull,
     NormalError,
     point_surface_distances,
-    rigid_align,
+    align,
 )
 from nha_bench.registry import METRICS
 
@@ -53,7 +53,7 @@ def test_registered_with_specs_and_conventions():
     ):
         assert METRICS.get(name) is cls
         assert cls.spec.unit == unit and not cls.spec.higher_is_better
-    assert "camera frame" in FRAME_CONVENTION and "no scale" in FRAME_CONVENTION
+    assert "camera frame" in FRAME_CONVENTION and "uniform scale" in FRAME_CONVENTION
     assert "all three of its vertices" in REGION_RULE
 
 
@@ -73,8 +73,11 @@ def test_concentric_spheres_give_radius_difference():
     pred = Mesh(sphere.vertices.copy(), sphere.faces.copy())
     target = Mesh(sphere.vertices * 1.03, sphere.faces.copy(), {"head": np.ones(len(sphere.vertices), bool)})
     scores = HausdorffFull(n_samples=5000).score([MeshPair(pred, target)])
-    # faceting of a 100 mm icosphere (subdivision 5) moves points by < 0.05 mm
-    assert scores.values[0] == pytest.approx(3.0, abs=0.05)
+    # no rigid motion brings them closer (faceting of a 100 mm icosphere moves points by < 0.05 mm);
+    # the similarity alignment scales the radius gap away
+    assert scores.extras["rigid"][0] == pytest.approx(3.0, abs=0.05)
+    assert scores.extras["align_scale"][0] == pytest.approx(1.03, abs=1e-3)
+    assert scores.values[0] < 0.05
 
 
 def point_triangle_distance(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
@@ -180,15 +183,22 @@ def sphere_mesh(radius: float, head: bool = False) -> Mesh:
     return Mesh(sphere.vertices.copy(), sphere.faces.copy(), masks)
 
 
+def bumped(m: Mesh, height: float) -> Mesh:
+    """``m`` with a smooth bump of ``height`` mm pushed out along +x (no similarity removes it)."""
+    v = m.vertices.copy()
+    u = (v - v.mean(axis=0)) / np.abs(v - v.mean(axis=0)).max(axis=0)
+    v[:, 0] += height * np.clip(u[:, 0] - 0.5, 0.0, None) * 2.0
+    return Mesh(v, m.faces.copy(), {k: x.copy() for k, x in m.vertex_masks.items()})
+
+
 def test_max_within_and_over_frames():
-    # concentric spheres: no rigid motion brings them closer, the radius gap stays
-    target = sphere_mesh(100.0, head=True)
+    target = bumpy_head()
     metric = HausdorffFull(n_samples=3000)
-    scores = metric.score([MeshPair(sphere_mesh(103.0), target), MeshPair(sphere_mesh(110.0), target)])
-    np.testing.assert_allclose(scores.values, [3.0, 10.0], atol=0.1)
-    assert scores.extras["max"][1] >= scores.values[1]
+    scores = metric.score([MeshPair(bumped(target, 3.0), target), MeshPair(bumped(target, 12.0), target)])
+    assert 0.0 < scores.values[0] < scores.values[1]
+    assert (scores.extras["max"] >= scores.values).all()
     result = metric.summarize([scores])
-    assert result.extra["max"] == pytest.approx(scores.extras["max"][1])
+    assert result.extra["max"] == pytest.approx(scores.extras["max"].max())
     assert result.value == pytest.approx(scores.values.mean())
     assert (result.n_frames, result.n_skipped, result.spec.unit) == (2, 0, "mm")
 
@@ -249,25 +259,40 @@ def test_copy_too_deep_is_recovered_by_the_centroid_start():
     assert scores.extras["align_shift_mm"][0] == pytest.approx(np.linalg.norm([20, -10, 180]), abs=1.0)
 
 
-def test_scaled_copy_is_not_aligned_away():
+def test_scaled_copy_is_aligned_by_the_similarity():
+    """Monocular size error: a copy 10 % larger (and so further away), turned and shifted."""
     target = bumpy_head()
-    pred = moved(target, np.eye(3), np.zeros(3), scale=1.1)
+    rotation = Rotation.from_euler("xyz", [3.0, -4.0, 2.0], degrees=True).as_matrix()
+    pred = moved(target, rotation, np.array([5.0, -3.0, 100.0]), scale=1.1)
     scores = HausdorffFull(n_samples=3000).score([MeshPair(pred, target)])
-    # a similarity transform would reach 0; a rigid one leaves roughly the 10 % size gap
-    assert 3.0 < scores.values[0] <= scores.extras["unaligned"][0] + 1e-9
+    assert scores.values[0] < 0.1
+    assert scores.extras["rigid"][0] > 3.0
+    assert scores.extras["align_scale"][0] == pytest.approx(1 / 1.1, abs=2e-3)
 
 
-def test_rigid_align_recovers_a_known_transform():
+def test_alignment_scale_is_bounded():
+    target = bumpy_head()
+    pred = moved(target, np.eye(3), np.zeros(3), scale=3.0)  # e.g. wrong units
+    scores = HausdorffFull(n_samples=500).score([MeshPair(pred, target)])
+    assert scores.extras["align_scale"][0] == pytest.approx(1 / 1.5, abs=1e-6)
+    assert scores.values[0] > 10.0
+
+
+def test_align_recovers_known_rigid_and_similarity_transforms():
     target = bumpy_head()
     rotation = Rotation.from_euler("xyz", [-5.0, 2.0, 7.0], degrees=True).as_matrix()
     points, _ = trimesh.sample.sample_surface(
         trimesh.Trimesh(target.vertices, target.faces, process=False), 2000, seed=1
     )
     centroid = points.mean(axis=0)  # turned about the head, as a pose error would be
-    moved_points = (points - centroid) @ rotation.T + centroid + np.array([3.0, 8.0, -10.0])
-    matrix = rigid_align(moved_points, target.vertices, target.faces)
-    back = moved_points @ matrix[:3, :3].T + matrix[:3, 3]
-    assert np.abs(back - points).max() < 0.2
+    for scale in (1.0, 0.85):
+        moved_points = scale * (points - centroid) @ rotation.T + centroid + np.array([3.0, 8.0, -10.0])
+        rigid, similarity = align(moved_points, target.vertices, target.faces)
+        back = moved_points @ similarity[:3, :3].T + similarity[:3, 3]
+        assert np.abs(back - points).max() < 0.2
+        if scale == 1.0:
+            back_rigid = moved_points @ rigid[:3, :3].T + rigid[:3, 3]
+            assert np.abs(back_rigid - points).max() < 0.2
 
 
 def drop_masks(m: Mesh) -> Mesh:
