@@ -29,6 +29,20 @@ def _metric_options(csim_backend: str, arcface_onnx: Optional[Path], alexnet_wei
     }
 
 
+def _method_options(items: list[str]) -> dict:
+    """``FIELD=JSON`` strings -> constructor keyword arguments of the methods."""
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            if not sep or not key:
+                raise ValueError("expected FIELD=JSON")
+            options[key] = json.loads(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"--option {item!r}: {exc}", param_hint="--option") from exc
+    return options
+
+
 def _fail(exc: NhaBenchError) -> None:
     console.print(f"[red]error:[/] {exc}")
     raise typer.Exit(code=2)
@@ -81,6 +95,9 @@ def run(
     csim_backend: str = typer.Option("dlib", help="dlib | arcface"),
     arcface_onnx: Optional[Path] = typer.Option(None, help="InsightFace ArcFace ONNX model for CSIM."),
     alexnet_weights: Optional[Path] = typer.Option(None, help="torchvision AlexNet checkpoint for LPIPS."),
+    option: list[str] = typer.Option([], "--option", help="Method option FIELD=JSON (repeatable), e.g. w_offset_lap=10."),
+    fit_only: bool = typer.Option(False, help="Stop after fitting (incl. the test-time fit); a later run renders and scores."),
+    probe_every: int = typer.Option(0, help="Log the l1 of 2 test frames every N steps (quality-vs-time curve)."),
 ) -> None:
     """Fit and render each method on each subject, score it, store the records, print Table 2."""
     from nha_bench.datasets import load_subjects
@@ -98,11 +115,16 @@ def run(
             seed=seed,
             force=force,
             metric_options=_metric_options(csim_backend, arcface_onnx, alexnet_weights),
+            method_options=_method_options(option),
+            fit_only=fit_only,
+            probe_every=probe_every,
         )
         run_benchmark([m for m in methods.split(",") if m], dataset, chosen, settings, console)
-        records = ResultStore(results).frame()
+        records = ResultStore(results).frame() if not fit_only else None
     except NhaBenchError as exc:
         _fail(exc)
+    if records is None:
+        return
     console.print(table2(records, dataset).markdown())
     if records["metric"].str.startswith(("hausdorff", "normal")).any():
         console.print(table1(records, dataset).markdown())

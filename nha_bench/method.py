@@ -29,10 +29,12 @@ class Sequence:
 
     subject: Subject
     split: str
+    positions: tuple[int, ...] | None = None  # a subset of the split (positions in it), else all
 
     @property
     def indices(self) -> list[int]:
-        return self.subject.split(self.split)
+        frames = self.subject.split(self.split)
+        return frames if self.positions is None else [frames[p] for p in self.positions]
 
     @property
     def K(self) -> np.ndarray:

@@ -1,9 +1,12 @@
 """method x dataset x subject: fit, render, evaluate, store. The runner owns the training loop.
 
 Run folder: ``RUNS/<method>/<dataset>/<subject>/`` with ``checkpoint/`` (method state + step),
-``train_log.jsonl`` (losses and elapsed seconds per step), ``outputs/`` (renders of the test
-split, see :mod:`nha_bench.outputs`) and ``done.json``. A killed run resumes from its last
-checkpoint; finished subjects are skipped unless ``force``.
+``train_log.jsonl`` (losses and elapsed seconds per step; with ``probe_every`` also the masked l1
+of a few test frames rendered with their tracked parameters, the quality-vs-time curve),
+``outputs/`` (renders of the test split, see :mod:`nha_bench.outputs`) and ``done.json``. A killed
+run resumes from its last checkpoint; the checkpoint written after the test-time fit marks it done
+(``test_fitted``), so a fit made elsewhere (``fit_only`` on a GPU machine) is rendered and scored
+by a later run without refitting. Finished subjects are skipped unless ``force``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ class RunSettings:
     force: bool = False
     checkpoint_every: int = 200
     metric_options: dict | None = None
+    method_options: dict | None = None  # keyword arguments of the method's constructor
+    fit_only: bool = False  # stop after the test-time fit's checkpoint (render and score later)
+    probe_every: int = 0  # log the probe l1 every this many steps (0: never)
+    probe_frames: int = 2
 
 
 def progress_bar(console: Console | None = None) -> Progress:
@@ -79,14 +86,25 @@ def config_hash(method: Method, preset: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progress, label: str) -> float:
-    checkpoint = run_dir / "checkpoint"
+def _probe_l1(method: Method, probe: Sequence) -> float:
+    """Mean l1 inside the GT mask of ``probe`` rendered with its tracked parameters."""
+    renders = method.render(probe)
+    gt, mask = probe.load("rgb"), probe.load("mask").astype(bool)
+    return float(np.abs(renders.rgb - gt)[mask].mean())
+
+
+def _read_state(checkpoint: Path) -> dict:
     state_file = checkpoint / "state.json"
-    start, elapsed = 0, 0.0
-    if state_file.is_file():
-        state = json.loads(state_file.read_text())
+    return json.loads(state_file.read_text()) if state_file.is_file() else {}
+
+
+def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progress, label: str,
+           probe: Sequence) -> float:
+    checkpoint = run_dir / "checkpoint"
+    state = _read_state(checkpoint)
+    if state:
         method.load(checkpoint)
-        start, elapsed = state["step"], state["elapsed_s"]
+    start, elapsed = state.get("step", 0), state.get("elapsed_s", 0.0)
     total = method.num_iterations()
     task = progress.add_task(f"fit {label}", total=max(total, 1), completed=start if total else 1)
     log = (run_dir / "train_log.jsonl").open("a")
@@ -95,25 +113,52 @@ def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progr
         for step in range(start, total):
             losses = method.train_iteration(step)
             now = time.perf_counter() - began
-            log.write(json.dumps({"step": step, "elapsed_s": round(now, 3), **{k: float(v) for k, v in losses.items()}}) + "\n")
-            progress.advance(task)
+            row = {"step": step, "elapsed_s": round(now, 3), **{k: float(v) for k, v in losses.items()}}
             finished = step + 1
+            if settings.probe_every and (finished % settings.probe_every == 0 or finished == total):
+                paused = time.perf_counter()
+                row["probe_l1"] = _probe_l1(method, probe)
+                began += time.perf_counter() - paused  # probing is not fitting time
+            log.write(json.dumps(row) + "\n")
+            progress.advance(task)
             if finished % settings.checkpoint_every == 0 or finished == total:
                 log.flush()
-                _save_checkpoint(method, checkpoint, finished, now)
+                _save_checkpoint(method, checkpoint, {"step": finished, "elapsed_s": now})
     finally:
         log.close()
     return time.perf_counter() - began
 
 
-def _save_checkpoint(method: Method, checkpoint: Path, step: int, elapsed: float) -> None:
+def _save_checkpoint(method: Method, checkpoint: Path, state: dict) -> None:
     partial = checkpoint.with_name("checkpoint.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     method.save(partial)
-    (partial / "state.json").write_text(json.dumps({"step": step, "elapsed_s": elapsed}))
+    (partial / "state.json").write_text(json.dumps(state))
     shutil.rmtree(checkpoint, ignore_errors=True)
     partial.rename(checkpoint)
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+
+
+def _fit(method: Method, run_dir: Path, train: Sequence, test: Sequence, settings: RunSettings, device: str,
+         progress: Progress, label: str) -> dict:
+    """Train (resuming), then fit the test frames' expression/pose once; returns the final
+    checkpoint state (step, fitting seconds, test-fit seconds, the device that fitted)."""
+    method.setup(train, settings.preset, device, settings.seed)
+    probe = Sequence(test.subject, test.split, tuple(range(min(settings.probe_frames, len(test)))))
+    fit_seconds = _train(method, run_dir, settings, progress, label, probe)
+    checkpoint = run_dir / "checkpoint"
+    state = _read_state(checkpoint)
+    if not state.get("test_fitted"):
+        began = time.perf_counter()
+        method.fit_frame_params(test)
+        state = {"step": method.num_iterations(), "elapsed_s": fit_seconds, "test_fitted": True,
+                 "test_fit_s": round(time.perf_counter() - began, 2), "device": _device_name(device)}
+        _save_checkpoint(method, checkpoint, state)
+    return state
 
 
 def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunSettings, console: Console) -> list[Record]:
@@ -127,16 +172,17 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
-    method: Method = METHODS.get(method_name)()
+    method: Method = METHODS.get(method_name)(**(settings.method_options or {}))
     if method.needs_gpu(settings.preset) and device == "cpu":
         console.print(f"[yellow]warning: {method_name} preset {settings.preset!r} is meant for a GPU; running on CPU[/]")
     seed_everything(settings.seed)
     train, test = Sequence(subject, TRAIN_SPLIT), Sequence(subject, TEST_SPLIT)
     label = f"{method_name}/{subject.root.name}"
     with progress_bar(console) as progress:
-        method.setup(train, settings.preset, device, settings.seed)
-        fit_seconds = _train(method, run_dir, settings, progress, label)
-        method.fit_frame_params(test)
+        state = _fit(method, run_dir, train, test, settings, device, progress, label)
+        if settings.fit_only:
+            console.print(f"{label}: fitted ({state['step']} steps, {state['elapsed_s']:.0f} s); render and score later")
+            return []
         write_outputs(run_dir / "outputs", method.render(test))
         scoring = progress.add_task(f"score {label}", total=len(test))
         results, skipped = evaluate_outputs(
@@ -160,12 +206,15 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
         "config_hash": config_hash(method, settings.preset),
         "git_commit": git_commit(),
         "package_versions": package_versions(),
-        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
-        "wall_time_s": round(fit_seconds, 2),
+        "device": state["device"],
+        "wall_time_s": round(state["elapsed_s"], 2),
     }
     records = [Record.from_metric(r, context) for r in results]
     ResultStore(settings.results).append(records)
-    done.write_text(json.dumps({"records": len(records), "fit_seconds": fit_seconds, "subject_root": str(subject.root.resolve())}))
+    done.write_text(json.dumps({
+        "records": len(records), "fit_seconds": state["elapsed_s"], "test_fit_seconds": state["test_fit_s"],
+        "fitted_on": state["device"], "subject_root": str(subject.root.resolve()),
+    }))
     return records
 
 

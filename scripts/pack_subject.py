@@ -1,12 +1,16 @@
 """Pack subject folders compactly for the GPU machine (64 MiB carry limit) and unpack them there.
 
+subset: a normal subject folder with the train frames and an evenly spaced subset of the val
+        frames (renumbered; per-frame arrays sliced alike), e.g. the frames a GPU fit is scored on;
+        meta.json's extra.subset_of names the source frames.
 pack:   RGB frames -> JPEG (quality 95), meshes dropped (they are only needed for scoring, which
         runs on the CPU side), everything else copied as is; with --res the images are resized and
         intrinsics and landmarks scaled to match (head-model parameters are resolution-free, so
         tracking a packed copy at a lower resolution gives parameters for the original).
 unpack: JPEG -> PNG, so the packed subject is a normal subject folder again.
 
-    python scripts/pack_subject.py pack data/real/d3 .carry/d3
+    python scripts/pack_subject.py subset data/real/d3 data/subsets/real/d3 --val-frames 24
+    python scripts/pack_subject.py pack data/subsets/real/d3 .carry/real/d3
     python scripts/pack_subject.py unpack .carry/d3 /tmp/data/d3
 """
 
@@ -21,7 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from nha_bench.datasets.format import encode_png
+from nha_bench.datasets.format import Subject, encode_png
 
 IMAGE_FOLDERS = {"mask": Image.NEAREST, "parsing": Image.NEAREST, "normal": Image.NEAREST}
 
@@ -60,6 +64,41 @@ def pack(src: Path, dst: Path, quality: int = 95, res: int | None = None) -> Non
     (dst / "meta.json").write_text(json.dumps(meta, indent=1))
 
 
+def subset(src: Path, dst: Path, n_val: int) -> None:
+    """Copy ``src`` to ``dst`` with its train frames and ``n_val`` evenly spaced val frames,
+    renumbered 0..n-1 (per-frame arrays sliced alike; meshes exist only for val frames)."""
+    subject = Subject(src)
+    meta = json.loads((src / "meta.json").read_text())
+    val = subject.split("val")
+    keep_val = [val[int(i)] for i in np.linspace(0, len(val) - 1, min(n_val, len(val)))]
+    train = subject.split("train")
+    order = train + keep_val
+    if dst.exists():
+        raise SystemExit(f"{dst} exists: remove it first")
+    dst.mkdir(parents=True)
+    for field in ("rgb", "mask", "parsing", "normal", "mesh"):
+        if field not in meta["fields"]:
+            continue
+        (dst / field).mkdir()
+        for new, old in enumerate(order):
+            if field == "mesh" and old not in keep_val:
+                continue
+            shutil.copy2(subject.path(field, old), dst / field / f"{new:06d}{subject.path(field, old).suffix}")
+    np.save(dst / "landmarks.npy", subject.landmarks()[order])
+    n = meta["n_frames"]
+    for name in ("tracking", "cameras"):
+        if (src / f"{name}.npz").is_file():
+            data = dict(np.load(src / f"{name}.npz"))
+            sliced = {k: (v[order] if v.ndim and len(v) == n and k != "shape" else v) for k, v in data.items()}
+            np.savez(dst / f"{name}.npz", **sliced)
+    meta["n_frames"] = len(order)
+    meta["splits"] = {"train": list(range(len(train))), "val": list(range(len(train), len(order)))}
+    meta.setdefault("extra", {})["subset_of"] = {"root": str(src), "frames": order}
+    (dst / "meta.json").write_text(json.dumps(meta, indent=1))
+    size = sum(f.stat().st_size for f in dst.rglob("*") if f.is_file())
+    print(f"subset: {len(train)} train + {len(keep_val)} val frames, {size / 2**20:.1f} MiB -> {dst}")
+
+
 def unpack(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` turning the JPEG frames back into PNG."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("rgb"), dirs_exist_ok=True)
@@ -70,13 +109,16 @@ def unpack(src: Path, dst: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["pack", "unpack"])
+    parser.add_argument("action", choices=["subset", "pack", "unpack"])
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path)
     parser.add_argument("--res", type=int, default=None, help="pack: resize square frames to this size")
     parser.add_argument("--quality", type=int, default=95, help="pack: JPEG quality of the RGB frames")
+    parser.add_argument("--val-frames", type=int, default=24, help="subset: evenly spaced val frames kept")
     args = parser.parse_args()
-    if args.action == "pack":
+    if args.action == "subset":
+        subset(args.src, args.dst, args.val_frames)
+    elif args.action == "pack":
         pack(args.src, args.dst, quality=args.quality, res=args.res)
     else:
         unpack(args.src, args.dst)

@@ -62,7 +62,7 @@ class NhaAvatar(nn.Module):
         regions = head.regions
         face_w = torch.ones(head.n_vertices)
         if "face" in regions:
-            face_w[regions["face"].cpu()] = 10.0  # the template face is accurate: keep offsets small
+            face_w[regions["face"].cpu()] = cfg.offset_face_factor  # the template face is accurate
         self.register_buffer("face_weight", face_w.to(canon.device))
         self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)

@@ -36,7 +36,7 @@ class NhaConfig:
     batch_size: int = 4
     iterations: int = 3000
     stage_fractions: tuple[float, float] = (0.6, 0.2)  # stage 1 and stage 2 (rest is stage 3)
-    lr_offset: float = 1e-4
+    lr_offset: float = 3e-4
     lr_texture: float = 5e-4
     lr_shape: float = 1e-3
     lr_frame: float = 1e-3  # per-frame expression / pose / translation during training
@@ -44,19 +44,23 @@ class NhaConfig:
     w_lmk: Stagewise = (1e-2, 1e-1, 0.0)
     w_eyelid: Stagewise = (1e-2, 1e-1, 0.0)
     w_normal: Stagewise = (1e-1, 0.0, 1e-2)
-    w_semantic: Stagewise = (1e-1, 0.0, 1e-1)
-    w_silhouette: Stagewise = (1e-1, 0.0, 1e-1)
+    w_semantic: Stagewise = (1.0, 0.0, 1e-1)  # stage 1 x10 the official 1e-1: the hair must grow
+    w_silhouette: Stagewise = (1.0, 0.0, 1e-1)
     w_rgb: Stagewise = (0.0, 1.0, 5e-2)
     w_perc: Stagewise = (0.0, 10.0, 5e-1)
     w_reg_shape: float = 1e-4
     w_reg_expr: float = 1e-4
     w_reg_pose: float = 1e-3
-    # offset regularisers on offsets in millimetres (mean over vertices of squared mm). These are
-    # GPU run 1 of reports/nha (best image scores, but offsets stay ~0: no hair); run 2 used
-    # lap 1, norm 1e-5, pose 1e-3 (hair/neck grow, the face distorts). Tuning between is open.
-    w_offset_lap: float = 100.0  # Laplacian of offsets, favours smooth surfaces
-    w_offset_norm: float = 1.0  # offset magnitude, x10 on the face region (distribution term)
-    w_offset_pose: float = 10.0  # pose consistency: offsets at the frame's pose vs neutral pose
+    # offset regularisers on offsets in millimetres (means over vertices of squared mm). Balance
+    # (reports/nha/README.md): with Adam only ratios matter; a scalp vertex settles where the
+    # silhouette pull (~ w_silhouette * px_per_mm * vertex_spacing_px / (H W) per mm) meets the
+    # magnitude term (2 w_offset_norm d / V), i.e. near d = 0.85 mm * w_silhouette / w_offset_norm
+    # at 256^2 and 56k vertices. The face keeps the tracked template (x offset_face_factor);
+    # scalp, ears and neck may grow into hair and silhouette by centimetres.
+    w_offset_lap: float = 10.0  # Laplacian of offsets, favours smooth surfaces
+    w_offset_norm: float = 1e-3  # offset magnitude off the face (distribution term)
+    offset_face_factor: float = 300.0  # magnitude weight multiplier on the head model's face region
+    w_offset_pose: float = 1.0  # pose consistency: offsets at the frame's pose vs neutral pose
     # test-time fit of expression and pose
     test_iterations: int = 100
     lr_test: float = 2e-3

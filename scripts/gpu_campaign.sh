@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Fit NHA on every packed subject of one dataset on the GPU machine, all in parallel, and bring
+# back one tar per subject under $OUT (its tracking.npz, the run folder with the checkpoint after
+# the test-time fit, train_log.jsonl with the quality-vs-time probe, the log). Render and score
+# here afterwards with `nha-bench run` on the same subjects (the runner finds the fitted checkpoint).
+#
+#   usage (device): bash scripts/gpu_campaign.sh DATASET PACKED_DIR BUDGET_S [nha-bench run options]
+#   carry: .whl (trimesh, libigl, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py
+#   pack); PACKED_DIR/_runs, if present, holds run folders of earlier calls to resume.
+set -u
+dataset=$1 packed=$2 budget=$3
+shift 3
+began=$(date +%s)
+python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+work=/tmp/work/$dataset runs=/tmp/runs
+mkdir -p "$runs" "$OUT"
+[ -d "$packed/_runs" ] && cp -r "$packed/_runs/." "$runs/"
+python3 scripts/gpu_track.py --packed "$packed" --work "$work" --summary "$OUT/track_$dataset.json" \
+    --preset tiny --budget-s $((budget / 2)) > "$OUT/track_$dataset.log" 2>&1
+left=$((budget - ($(date +%s) - began) - 30))
+for subject in "$work"/*/; do
+    name=$(basename "$subject")
+    [ -f "$subject/tracking.npz" ] || continue
+    timeout "$left" python3 -m nha_bench run --methods nha --dataset "$dataset" --data-root "$work" \
+        --subjects "$name" --preset paper --runs-dir "$runs" --results "$runs/results.jsonl" \
+        --device cuda --fit-only --probe-every 250 "$@" > "$work/$name.log" 2>&1 &
+done
+wait
+nvidia-smi --query-gpu=name,memory.used --format=csv > "$OUT/gpu_$dataset.txt"
+for subject in "$work"/*/; do
+    name=$(basename "$subject")
+    tar -cf "$OUT/${dataset}_$name.tar" -C "$work" "$name/tracking.npz" "$name.log" \
+        -C "$runs" "nha/$dataset/$name" 2>/dev/null
+done
+echo "campaign $dataset: $(( $(date +%s) - began )) s"
