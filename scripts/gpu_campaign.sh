@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fit NHA on every packed subject of one dataset on the GPU machine, all in parallel, and bring
-# back one tar per subject under $OUT (its tracking.npz, the run folder with the checkpoint after
+# back one .tgz per subject under $OUT (its tracking.npz, the run folder with the checkpoint after
 # the test-time fit, train_log.jsonl with the quality-vs-time probe, the log). Render and score
 # here afterwards with `nha-bench run` on the same subjects (the runner finds the fitted checkpoint).
 #
@@ -30,7 +30,7 @@ wait
 nvidia-smi --query-gpu=name,memory.used --format=csv > "$OUT/gpu_$dataset.txt"
 for subject in "$work"/*/; do
     name=$(basename "$subject")
-    tar -cf "$OUT/${dataset}_$name.tar" -C "$work" "$name/tracking.npz" "$name.log" \
+    tar -czf "$OUT/${dataset}_$name.tgz" -C "$work" "$name/tracking.npz" "$name.log" \
         -C "$runs" "nha/$dataset/$name" 2>/dev/null
 done
 echo "campaign $dataset: $(( $(date +%s) - began )) s"

@@ -3,11 +3,11 @@
 subset: a normal subject folder with the train frames and an evenly spaced subset of the val
         frames (renumbered; per-frame arrays sliced alike), e.g. the frames a GPU fit is scored on;
         meta.json's extra.subset_of names the source frames.
-pack:   RGB frames -> JPEG (quality 95), meshes dropped (they are only needed for scoring, which
+pack:   RGB frames -> JPEG (quality 95), normal maps -> lossless WebP, meshes dropped (they are only needed for scoring, which
         runs on the CPU side), everything else copied as is; with --res the images are resized and
         intrinsics and landmarks scaled to match (head-model parameters are resolution-free, so
         tracking a packed copy at a lower resolution gives parameters for the original).
-unpack: JPEG -> PNG, so the packed subject is a normal subject folder again.
+unpack: JPEG / WebP -> PNG, so the packed subject is a normal subject folder again.
 
     python scripts/pack_subject.py subset data/real/d3 data/subsets/real/d3 --val-frames 24
     python scripts/pack_subject.py pack data/subsets/real/d3 .carry/real/d3
@@ -47,6 +47,9 @@ def pack(src: Path, dst: Path, quality: int = 95, res: int | None = None) -> Non
             if folder == "rgb":
                 rgb = _resized(image[..., :3], res, Image.LANCZOS)
                 iio.imwrite(dst / "rgb" / f"{png.stem}.jpg", rgb, extension=".jpg", quality=quality)
+            elif folder == "normal":  # lossless WebP: a third smaller than PNG, same pixels
+                iio.imwrite(dst / folder / f"{png.stem}.webp", _resized(image, res, IMAGE_FOLDERS[folder]),
+                            extension=".webp", lossless=True)
             else:
                 (dst / folder / png.name).write_bytes(encode_png(_resized(image, res, IMAGE_FOLDERS[folder])))
     meta = json.loads((src / "meta.json").read_text())
@@ -101,10 +104,11 @@ def subset(src: Path, dst: Path, n_val: int) -> None:
 
 def unpack(src: Path, dst: Path) -> None:
     """Copy ``src`` to ``dst`` turning the JPEG frames back into PNG."""
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("rgb"), dirs_exist_ok=True)
-    (dst / "rgb").mkdir(parents=True, exist_ok=True)
-    for jpg in sorted((src / "rgb").glob("*.jpg")):
-        (dst / "rgb" / f"{jpg.stem}.png").write_bytes(encode_png(iio.imread(jpg)))
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("rgb", "*.webp"), dirs_exist_ok=True)
+    for folder, pattern in (("rgb", "*.jpg"), ("normal", "*.webp")):
+        for packed in sorted((src / folder).glob(pattern)):
+            (dst / folder).mkdir(parents=True, exist_ok=True)
+            (dst / folder / f"{packed.stem}.png").write_bytes(encode_png(iio.imread(packed)))
 
 
 def main() -> None:

@@ -51,15 +51,15 @@ class NhaConfig:
     w_reg_shape: float = 1e-4
     w_reg_expr: float = 1e-4
     w_reg_pose: float = 1e-3
-    # offset regularisers on offsets in millimetres (means over vertices of squared mm). Balance
-    # (reports/nha/README.md): with Adam only ratios matter; a scalp vertex settles where the
-    # silhouette pull (~ w_silhouette * px_per_mm * vertex_spacing_px / (H W) per mm) meets the
-    # magnitude term (2 w_offset_norm d / V), i.e. near d = 0.85 mm * w_silhouette / w_offset_norm
-    # at 256^2 and 56k vertices. The face keeps the tracked template (x offset_face_factor);
-    # scalp, ears and neck may grow into hair and silhouette by centimetres.
-    w_offset_lap: float = 10.0  # Laplacian of offsets, favours smooth surfaces
-    w_offset_norm: float = 1e-3  # offset magnitude off the face (distribution term)
-    offset_face_factor: float = 300.0  # magnitude weight multiplier on the head model's face region
+    # offset regularisers on offsets in millimetres (means over vertices of squared mm). With Adam
+    # only ratios matter. A uniform growth of d mm costs ~w_offset_norm d^2 while the silhouette
+    # gains ~1e-3 w_silhouette per mm of outline growth (256^2), so w_offset_norm must be << 1e-3
+    # for the scalp to reach the hair; the face keeps the tracked template (x offset_face_factor)
+    # and a strong Laplacian keeps the growth round. Chosen on subject_f1 among six settings
+    # (reports/nha/README.md, GPU runs 6-11).
+    w_offset_lap: float = 300.0  # Laplacian of offsets, favours smooth surfaces
+    w_offset_norm: float = 1e-5  # offset magnitude off the face (distribution term)
+    offset_face_factor: float = 3e4  # magnitude weight multiplier on the head model's face region
     w_offset_pose: float = 1.0  # pose consistency: offsets at the frame's pose vs neutral pose
     # test-time fit of expression and pose
     test_iterations: int = 100
