@@ -82,3 +82,15 @@ def test_gradcheck_on_closed_mesh_with_labels():
     out = fn(v)
     assert (out > 0.01).sum() > 100 and (out[..., 1] > 0.5).any()
     assert torch.autograd.gradcheck(fn, (v,), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_faces_beyond_the_bottom_right_edge_are_ignored():
+    """A head partly out of the image: boxes of faces past the edge start at W + 1 / H + 1 and
+    must not index outside the band's summed-area table (a CUDA device assert on the GPU)."""
+    v, f, Ks = sphere(2)
+    inside = soft_silhouette(v[None], f, Ks, 48, 48, sigma=1.0, n_labels=1)
+    shifted = v + torch.tensor([1.2, 1.2, 0.0])  # most faces far past the bottom-right corner
+    for labels, n in ((None, 1), ((v[f].mean(1)[:, 0] > 0).long(), 2)):
+        s = soft_silhouette(shifted[None], f, Ks, 48, 48, sigma=1.0, face_labels=labels, n_labels=n)
+        assert s.shape == (1, 48, 48, n) and torch.isfinite(s).all()
+        assert s.sum() < inside.sum()  # only the part left of / above the corner is covered

@@ -104,7 +104,8 @@ def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Ten
     table[:, :, 1:, 1:] = band_img.int().cumsum(2).cumsum(3)
     flat = table.view(-1)
     base = (torch.arange(B, device=bbox.device).repeat_interleave(F) * L + labels.repeat(B)) * ((H + 1) * (W + 1))
-    x0, y0 = bbox[:, 0], bbox[:, 1]
+    # boxes of faces beyond the right/bottom edge start at W + 1 / H + 1 (empty): keep lookups inside
+    x0, y0 = bbox[:, 0].clamp(max=W), bbox[:, 1].clamp(max=H)
     x1, y1 = (bbox[:, 2] + 1).clamp(min=0), (bbox[:, 3] + 1).clamp(min=0)
     at = lambda y, x: flat[base + y * (W + 1) + x]  # noqa: E731
     count = at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)

@@ -313,7 +313,9 @@ class Nha(Method):
                         path, fix="the checkpoint belongs to another subject; fit again",
                     )
                 getattr(self, k).copy_(v)
-        for k, s in state["optim"].items():
+        if "optim" not in state:  # a slimmed checkpoint (carried to another machine): fresh optimisers
+            self.notes.append("resumed from a checkpoint without optimiser states")
+        for k, s in state.get("optim", {}).items():
             getattr(self, k).load_state_dict(s)
         test = state.get("test")
         self._test = None if test is None else {
