@@ -1,4 +1,5 @@
-"""The HTML report: tables, image grids (GT | each method) and training curves, in one file."""
+"""The HTML report: tables, image grids (GT | each method), mesh error maps and training /
+quality-vs-time curves, in one file."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from nha_bench.datasets import load_subjects
-from nha_bench.datasets.format import frame_name
+from nha_bench.datasets.format import Subject, frame_name
 from nha_bench.errors import NhaBenchError
 from nha_bench.results import ResultStore
 from nha_bench.tables import method_info, table1, table2
@@ -25,7 +25,7 @@ def _png_tag(image: np.ndarray, title: str) -> str:
 
 def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[str], frames: int) -> np.ndarray | None:
     """Rows = frames, columns = GT | each method's rgb output; None when nothing was rendered."""
-    (subject,) = [s for s in load_subjects(dataset, subject_root.parent) if s.root == subject_root]
+    subject = Subject(subject_root)
     columns = [m for m in methods if (runs_dir / m / dataset / subject_root.name / "outputs" / "rgb").is_dir()]
     if not columns:
         return None
@@ -42,7 +42,8 @@ def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[s
 
 
 def training_curves(runs_dir: Path) -> str | None:
-    """An SVG plot of the total loss over wall time for every run with a training log."""
+    """An SVG plot of every run with a training log: the total loss and, where probed, the l1 of
+    the probe test frames (tracked parameters) over fitting time (the quality-vs-time curve)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,19 +56,34 @@ def training_curves(runs_dir: Path) -> str | None:
             curves["/".join(log.parts[-4:-1])] = rows
     if not curves:
         return None
-    figure, axis = plt.subplots(figsize=(7, 3.5))
+    probed = any("probe_l1" in r for rows in curves.values() for r in rows)
+    figure, axes = plt.subplots(1, 2 if probed else 1, figsize=(12 if probed else 7, 3.5), squeeze=False)
     for label, rows in curves.items():
-        totals = [sum(v for k, v in r.items() if k not in ("step", "elapsed_s")) for r in rows]
-        axis.plot([r["elapsed_s"] for r in rows], totals, label=label)
-    axis.set_xlabel("wall time (s)")
-    axis.set_ylabel("sum of weighted losses")
-    axis.set_yscale("log")
-    axis.legend(fontsize=7)
+        axes[0, 0].plot([r["elapsed_s"] for r in rows], [r["loss"] for r in rows], label=label, linewidth=0.6)
+        probes = [r for r in rows if "probe_l1" in r]
+        if probed and probes:
+            axes[0, 1].plot([r["elapsed_s"] for r in probes], [r["probe_l1"] for r in probes], marker=".", label=label)
+    axes[0, 0].set(xlabel="fitting time (s)", ylabel="total weighted loss", yscale="log")
+    if probed:
+        axes[0, 1].set(xlabel="fitting time (s)", ylabel="masked l1 of probe test frames")
+    axes[0, -1].legend(fontsize=7)
     buffer = io.StringIO()
     figure.tight_layout()
     figure.savefig(buffer, format="svg")
     plt.close(figure)
     return buffer.getvalue()
+
+
+def mesh_errors(runs_dir: Path, dataset: str, subject_root: Path, methods: list[str]) -> tuple[np.ndarray, dict] | None:
+    """Mean per-vertex error maps (front, side) of each method with test meshes; None without any."""
+    from nha_bench.mesh_error import error_sheet
+
+    subject = Subject(subject_root)
+    if "mesh" not in subject.meta.fields:
+        return None
+    outputs = {m: runs_dir / m / dataset / subject_root.name / "outputs" for m in methods}
+    outputs = {m: o for m, o in outputs.items() if (o / "mesh").is_dir()}
+    return error_sheet(outputs, subject) if outputs else None
 
 
 def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4) -> Path:
@@ -95,6 +111,12 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4) -> P
                 continue
             header = " | ".join(["GT"] + [method_info(m)[0] for m in methods if (runs_dir / m / dataset / subject / "outputs").is_dir()])
             parts.append(f"<h3>{html.escape(subject)}: {html.escape(header)}</h3>{_png_tag(grid, subject)}")
+            errors = mesh_errors(runs_dir, dataset, root, methods)
+            if errors is not None:
+                sheet, means = errors
+                rows = ", ".join(f"{method_info(m)[0]} {v:.1f} mm" for m, v in means.items())
+                parts.append(f"<h4>{html.escape(subject)}: mean vertex error after alignment, rows {html.escape(rows)} "
+                             f"(front, side; blue 0 mm to red 20 mm)</h4>{_png_tag(sheet, subject + ' mesh error')}")
     curves = training_curves(runs_dir)
     if curves:
         parts.append(f"<h2>Training curves</h2>{curves}")

@@ -194,3 +194,19 @@ def test_cli_table_and_validate(finished_run, subject_dir, tmp_path):
     (subject_dir / "rgb" / "000001.png").unlink()
     bad = cli.invoke(app, ["data", "validate", str(subject_dir)])
     assert bad.exit_code == 1 and "000001.png" in bad.output
+
+
+def test_report_has_grids_curves_and_mesh_error_maps(finished_run, tmp_path):
+    from nha_bench.mesh_error import mean_vertex_error, render_error
+    from nha_bench.report import write_report
+
+    subject, settings, _ = finished_run
+    outputs = settings.runs_dir / "test_noisy_gt" / "test" / "subj_a" / "outputs"
+    vertices, faces, error = mean_vertex_error(outputs, subject)
+    # the test method grows the GT sphere by SHIFT_MM: the similarity alignment takes that away
+    assert error.shape == (len(vertices),) and error.mean() < 0.1 * SHIFT_MM
+    image = render_error(vertices, faces, error, size=64)
+    assert image.shape == (64, 64, 3) and (image < 250).any() and (image == 255).all(-1).any()
+    page = write_report(settings.results, settings.runs_dir, tmp_path / "report.html").read_text()
+    assert "mean vertex error after alignment" in page and page.count("<img") >= 2
+    assert "masked l1 of probe test frames" not in page  # this run was not probed
