@@ -86,8 +86,14 @@ def mesh_errors(runs_dir: Path, dataset: str, subject_root: Path, methods: list[
     return error_sheet(outputs, subject) if outputs else None
 
 
-def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4) -> Path:
-    """Write the report page to ``out``."""
+def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, images: Path | None = None) -> Path:
+    """Write the report page to ``out`` (and each image as ``images/<dataset>_<subject>_*.png``)."""
+
+    def save(image: np.ndarray, name: str) -> None:
+        if images is not None:
+            images.mkdir(parents=True, exist_ok=True)
+            iio.imwrite(images / f"{name}.png", image)
+
     records = ResultStore(results).frame()
     if records.empty:
         raise NhaBenchError("no records to report", results, fix="run `nha-bench run` first")
@@ -111,9 +117,11 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4) -> P
                 continue
             header = " | ".join(["GT"] + [method_info(m)[0] for m in methods if (runs_dir / m / dataset / subject / "outputs").is_dir()])
             parts.append(f"<h3>{html.escape(subject)}: {html.escape(header)}</h3>{_png_tag(grid, subject)}")
+            save(grid, f"{dataset}_{subject}_grid")
             errors = mesh_errors(runs_dir, dataset, root, methods)
             if errors is not None:
                 sheet, means = errors
+                save(sheet, f"{dataset}_{subject}_mesh_error")
                 rows = ", ".join(f"{method_info(m)[0]} {v:.1f} mm" for m, v in means.items())
                 parts.append(f"<h4>{html.escape(subject)}: mean vertex error after alignment, rows {html.escape(rows)} "
                              f"(front, side; blue 0 mm to red 20 mm)</h4>{_png_tag(sheet, subject + ' mesh error')}")
