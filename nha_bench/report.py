@@ -128,6 +128,9 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
     curves = training_curves(runs_dir)
     if curves:
         parts.append(f"<h2>Training curves</h2>{curves}")
+        if images is not None:
+            images.mkdir(parents=True, exist_ok=True)
+            (images / "training_curves.svg").write_text(curves)
     parts.append("</body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))

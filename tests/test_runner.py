@@ -208,6 +208,7 @@ def test_report_has_grids_curves_and_mesh_error_maps(finished_run, tmp_path):
     image = render_error(vertices, faces, error, size=64)
     assert image.shape == (64, 64, 3) and (image < 250).any() and (image == 255).all(-1).any()
     page = write_report(settings.results, settings.runs_dir, tmp_path / "report.html", images=tmp_path / "img").read_text()
-    assert sorted(p.name for p in (tmp_path / "img").iterdir()) == ["test_subj_a_grid.png", "test_subj_a_mesh_error.png"]
+    saved = sorted(p.name for p in (tmp_path / "img").iterdir())
+    assert saved == ["test_subj_a_grid.png", "test_subj_a_mesh_error.png", "training_curves.svg"]
     assert "mean vertex error after alignment" in page and page.count("<img") >= 2
     assert "masked l1 of probe test frames" not in page  # this run was not probed
