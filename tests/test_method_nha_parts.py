@@ -123,3 +123,7 @@ def test_config_stages_and_errors():
         get_config("huge")
     with pytest.raises(NhaBenchError, match="override"):
         get_config("tiny", no_such_key=1)
+    # the same setting spelled as an int / JSON list (command line) hashes like the float / tuple
+    spelled = get_config("paper", w_offset_lap=10, w_rgb=[0, 1, 0.05])
+    assert spelled.hash() == get_config("paper", w_offset_lap=10.0, w_rgb=(0.0, 1.0, 0.05)).hash()
+    assert spelled.w_rgb == (0.0, 1.0, 0.05) and isinstance(spelled.w_offset_lap, float)

@@ -106,12 +106,23 @@ PRESETS: dict[str, NhaConfig] = {
 }
 
 
+def _like(default: object, value: object) -> object:
+    """``value`` in the type of the field's ``default`` (ints for float fields, lists for weight
+    tuples), so that equal settings hash equally however they were spelled (``10`` or ``10.0``)."""
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, tuple) and isinstance(value, (list, tuple)):
+        return tuple(_like(d, v) for d, v in zip(default, value)) if len(value) == len(default) else tuple(value)
+    return value
+
+
 def get_config(preset: str, **overrides: object) -> NhaConfig:
     """The preset's configuration with ``overrides`` applied (unknown keys raise)."""
     if preset not in PRESETS:
         raise NhaBenchError(f"unknown nha preset {preset!r}", fix=f"use one of {sorted(PRESETS)}")
+    base = PRESETS[preset]
     try:
-        return replace(PRESETS[preset], **overrides)
+        return replace(base, **{key: _like(getattr(base, key, None), value) for key, value in overrides.items()})
     except TypeError as exc:
         raise NhaBenchError(f"bad nha config override ({exc})", fix="see nha_bench/methods/nha/config.py") from exc
 
