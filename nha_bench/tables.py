@@ -104,6 +104,13 @@ def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Tabl
     """Appearance averaged over all validation frames of all subjects (paper Table 2)."""
     df = records[(records["dataset"] == dataset) & records["metric"].isin(APPEARANCE.metrics)]
     notes: set[str] = set()
+    by_method = df.groupby("method")["subject"].agg(lambda s: set(s))
+    common = set.intersection(*by_method) if len(by_method) else set()
+    left_out = sorted(set.union(*by_method) - common) if len(by_method) else []
+    if left_out:  # a mean over different subjects would compare different data
+        df = df[df["subject"].isin(common)]
+        notes.add(f"averaged over the subjects every method has ({', '.join(sorted(common)) or 'none'}); "
+                  f"left out: {', '.join(left_out)}")
     rows = {}
     for method in sorted(records.loc[records["dataset"] == dataset, "method"].unique()):
         name, paper = method_info(method)

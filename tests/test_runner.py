@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -212,3 +213,14 @@ def test_report_has_grids_curves_and_mesh_error_maps(finished_run, tmp_path):
     assert saved == ["test_subj_a_grid.png", "test_subj_a_mesh_error.png", "training_curves.svg"]
     assert "mean vertex error after alignment" in page and page.count("<img") >= 2
     assert "masked l1 of probe test frames" not in page  # this run was not probed
+
+
+def test_table2_averages_only_subjects_every_method_has(finished_run):
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    extra_subject = records.assign(subject="subj_b", value=records["value"] + 0.5)
+    other_method = records.assign(method="headmodel")
+    t2 = table2(pd.concat([records, extra_subject, other_method], ignore_index=True), "test")
+    l1 = records.loc[records["metric"] == "l1", "value"].iloc[0]
+    assert float(t2.frame.loc["Noisy GT (test)", "L1 ↓"]) == pytest.approx(l1, abs=1e-3)  # subj_b left out
+    assert any("left out: subj_b" in note for note in t2.notes)
