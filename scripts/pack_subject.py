@@ -1,7 +1,7 @@
 """Pack subject folders compactly for the GPU machine (64 MiB carry limit) and unpack them there.
 
 subset: a normal subject folder with the train frames and an evenly spaced subset of the val
-        frames (renumbered; per-frame arrays sliced alike), e.g. the frames a GPU fit is scored on;
+        frames (renumbered; per-frame arrays and files sliced alike), e.g. the frames a GPU fit is scored on;
         meta.json's extra.subset_of names the source frames.
 pack:   RGB frames -> JPEG (quality 95), normal maps -> lossless WebP, meshes dropped (they are only needed for scoring, which
         runs on the CPU side), everything else copied as is; with --res the images are resized and
@@ -69,7 +69,7 @@ def pack(src: Path, dst: Path, quality: int = 95, res: int | None = None) -> Non
 
 def subset(src: Path, dst: Path, n_val: int) -> None:
     """Copy ``src`` to ``dst`` with its train frames and ``n_val`` evenly spaced val frames,
-    renumbered 0..n-1 (per-frame arrays sliced alike; meshes exist only for val frames)."""
+    renumbered 0..n-1 (per-frame arrays sliced alike), so that it is a valid subject again."""
     subject = Subject(src)
     meta = json.loads((src / "meta.json").read_text())
     val = subject.split("val")
@@ -84,8 +84,6 @@ def subset(src: Path, dst: Path, n_val: int) -> None:
             continue
         (dst / field).mkdir()
         for new, old in enumerate(order):
-            if field == "mesh" and old not in keep_val:
-                continue
             shutil.copy2(subject.path(field, old), dst / field / f"{new:06d}{subject.path(field, old).suffix}")
     np.save(dst / "landmarks.npy", subject.landmarks()[order])
     n = meta["n_frames"]
