@@ -98,6 +98,7 @@ def run(
     option: list[str] = typer.Option([], "--option", help="Method option FIELD=JSON (repeatable), e.g. w_offset_lap=10."),
     fit_only: bool = typer.Option(False, help="Stop after fitting (incl. the test-time fit); a later run renders and scores."),
     probe_every: int = typer.Option(0, help="Log the l1 of 2 test frames every N steps (quality-vs-time curve)."),
+    train_budget_s: Optional[float] = typer.Option(None, help="Stop training after this many seconds (checkpointed; run again to resume)."),
 ) -> None:
     """Fit and render each method on each subject, score it, store the records, print Table 2."""
     from nha_bench.datasets import load_subjects
@@ -118,6 +119,7 @@ def run(
             method_options=_method_options(option),
             fit_only=fit_only,
             probe_every=probe_every,
+            train_budget_s=train_budget_s,
         )
         run_benchmark([m for m in methods.split(",") if m], dataset, chosen, settings, console)
         records = ResultStore(results).frame() if not fit_only else None

@@ -50,6 +50,7 @@ class RunSettings:
     method_options: dict | None = None  # keyword arguments of the method's constructor
     fit_only: bool = False  # stop after the test-time fit's checkpoint (render and score later)
     probe_every: int = 0  # log the probe l1 every this many steps (0: never)
+    train_budget_s: float | None = None  # stop training (checkpointed, resumable) after this long
     probe_frames: int = 2
 
 
@@ -109,6 +110,7 @@ def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progr
     task = progress.add_task(f"fit {label}", total=max(total, 1), completed=start if total else 1)
     log = (run_dir / "train_log.jsonl").open("a")
     began = time.perf_counter() - elapsed
+    deadline = time.perf_counter() + settings.train_budget_s if settings.train_budget_s is not None else None
     try:
         for step in range(start, total):
             losses = method.train_iteration(step)
@@ -121,9 +123,12 @@ def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progr
                 began += time.perf_counter() - paused  # probing is not fitting time
             log.write(json.dumps(row) + "\n")
             progress.advance(task)
-            if finished % settings.checkpoint_every == 0 or finished == total:
+            out_of_time = deadline is not None and time.perf_counter() > deadline
+            if finished % settings.checkpoint_every == 0 or finished == total or out_of_time:
                 log.flush()
                 _save_checkpoint(method, checkpoint, {"step": finished, "elapsed_s": now})
+            if out_of_time:
+                break
     finally:
         log.close()
     return time.perf_counter() - began
@@ -146,12 +151,15 @@ def _device_name(device: str) -> str:
 def _fit(method: Method, run_dir: Path, train: Sequence, test: Sequence, settings: RunSettings, device: str,
          progress: Progress, label: str) -> dict:
     """Train (resuming), then fit the test frames' expression/pose once; returns the final
-    checkpoint state (step, fitting seconds, test-fit seconds, the device that fitted)."""
+    checkpoint state (step, fitting seconds, test-fit seconds, the device that fitted), or the
+    state of an unfinished training stopped by ``train_budget_s``."""
     method.setup(train, settings.preset, device, settings.seed)
     probe = Sequence(test.subject, test.split, tuple(range(min(settings.probe_frames, len(test)))))
     fit_seconds = _train(method, run_dir, settings, progress, label, probe)
     checkpoint = run_dir / "checkpoint"
     state = _read_state(checkpoint)
+    if state.get("step", 0) < method.num_iterations():  # stopped by the training budget
+        return state
     if not state.get("test_fitted"):
         began = time.perf_counter()
         method.fit_frame_params(test)
@@ -180,6 +188,10 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
     label = f"{method_name}/{subject.root.name}"
     with progress_bar(console) as progress:
         state = _fit(method, run_dir, train, test, settings, device, progress, label)
+        if not state.get("test_fitted"):
+            console.print(f"{label}: training budget reached at step {state['step']} of {method.num_iterations()}; "
+                          "run again to resume")
+            return []
         if settings.fit_only:
             console.print(f"{label}: fitted ({state['step']} steps, {state['elapsed_s']:.0f} s); render and score later")
             return []

@@ -7,9 +7,11 @@
 #   usage (device): bash scripts/gpu_campaign.sh DATASET PACKED_DIR BUDGET_S [nha-bench run options]
 #   carry: .whl (trimesh, libigl, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py
 #   pack); PACKED_DIR/_runs, if present, holds run folders of earlier calls to resume.
+#   TEST_FIT_RESERVE_S (default 200): seconds kept free for the test-time fit after training.
 set -u
 dataset=$1 packed=$2 budget=$3
 shift 3
+TEST_FIT_RESERVE_S=${TEST_FIT_RESERVE_S:-200}
 began=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
@@ -19,12 +21,16 @@ mkdir -p "$runs" "$OUT"
 python3 scripts/gpu_track.py --packed "$packed" --work "$work" --summary "$OUT/track_$dataset.json" \
     --preset tiny --budget-s $((budget / 2)) > "$OUT/track_$dataset.log" 2>&1
 left=$((budget - ($(date +%s) - began) - 30))
+# training stops early enough for the test-time fit (~150 s for 24 frames, two fits sharing the GPU);
+# an unfinished fit resumes from PACKED_DIR/_runs in the next call
+train_budget=$((left - TEST_FIT_RESERVE_S))
+[ "$train_budget" -lt 60 ] && train_budget=60
 for subject in "$work"/*/; do
     name=$(basename "$subject")
     [ -f "$subject/tracking.npz" ] || continue
     timeout "$left" python3 -m nha_bench run --methods nha --dataset "$dataset" --data-root "$work" \
         --subjects "$name" --preset paper --runs-dir "$runs" --results "$runs/results.jsonl" \
-        --device cuda --fit-only --probe-every 250 "$@" > "$work/$name.log" 2>&1 &
+        --device cuda --fit-only --probe-every 250 --train-budget-s "$train_budget" "$@" > "$work/$name.log" 2>&1 &
 done
 wait
 nvidia-smi --query-gpu=name,memory.used --format=csv > "$OUT/gpu_$dataset.txt"

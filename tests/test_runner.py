@@ -123,6 +123,16 @@ def test_killed_run_resumes_from_checkpoint(subject_dir, tmp_path):
     assert run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path), Console(quiet=True)) == []
 
 
+def test_training_budget_stops_with_a_checkpoint_and_a_later_run_resumes(subject_dir, tmp_path):
+    subject = Subject(subject_dir)
+    assert run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path, train_budget_s=0.0), Console(quiet=True)) == []
+    run_dir = tmp_path / "runs" / "test_noisy_gt" / "test" / "subj_a"
+    state = json.loads((run_dir / "checkpoint" / "state.json").read_text())
+    assert state["step"] == 1 and "test_fitted" not in state and not (run_dir / "done.json").exists()
+    records = run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path), Console(quiet=True))
+    assert records and json.loads((run_dir / "checkpoint" / "steps.json").read_text()) == [0, 1, 2, 3, 4]
+
+
 def test_fit_only_then_a_later_run_scores_without_refitting(subject_dir, tmp_path, monkeypatch):
     """A fit made elsewhere (GPU machine, ``fit_only``) is rendered and scored by a later run."""
     subject = Subject(subject_dir)
