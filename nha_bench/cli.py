@@ -122,11 +122,11 @@ def run(
             train_budget_s=train_budget_s,
         )
         run_benchmark([m for m in methods.split(",") if m], dataset, chosen, settings, console)
-        records = ResultStore(results).frame() if not fit_only else None
+        if fit_only:
+            return
+        records = ResultStore(results).frame()
     except NhaBenchError as exc:
         _fail(exc)
-    if records is None:
-        return
     console.print(table2(records, dataset).markdown())
     if records["metric"].str.startswith(("hausdorff", "normal")).any():
         console.print(table1(records, dataset).markdown())

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import trimesh
 from scipy.spatial.transform import Rotation
 
 from nha_bench.datasets.format import Subject
-from nha_bench.metrics.geometry import ALIGN_REGION, ICP_SAMPLES, align, point_surface_distances, region_mesh
+from nha_bench.metrics.geometry import align_to_head, point_surface_distances, region_mesh, transform
 from nha_bench.outputs import read_mesh
 from nha_bench.render import interpolate, rasterize
 
@@ -26,11 +25,9 @@ def mean_vertex_error(outputs: Path, subject: Subject, split: str = "val") -> tu
     errors, first = [], None
     for index in subject.split(split):
         pred, target = read_mesh(outputs, index), subject.mesh(index)
-        anchor = region_mesh(pred, ALIGN_REGION, "prediction")
+        _, matrix, _ = align_to_head(pred, target)
+        moved = transform(np.asarray(pred.vertices, dtype=np.float64), matrix)
         head = region_mesh(target, "head", "ground truth")
-        samples, _ = trimesh.sample.sample_surface(anchor, ICP_SAMPLES, seed=0)
-        _, matrix = align(samples, head.vertices, head.faces)
-        moved = pred.vertices @ matrix[:3, :3].T + matrix[:3, 3]
         errors.append(point_surface_distances(moved, head.vertices, head.faces))
         if first is None:
             first = (moved, np.asarray(pred.faces))

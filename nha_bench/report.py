@@ -89,10 +89,15 @@ def mesh_errors(runs_dir: Path, dataset: str, subject_root: Path, methods: list[
 def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, images: Path | None = None) -> Path:
     """Write the report page to ``out`` (and each image as ``images/<dataset>_<subject>_*.png``)."""
 
-    def save(image: np.ndarray, name: str) -> None:
-        if images is not None:
-            images.mkdir(parents=True, exist_ok=True)
-            iio.imwrite(images / f"{name}.png", image)
+    def save(content: np.ndarray | str, name: str) -> None:
+        """An image as ``name``.png, SVG text as ``name``.svg, when ``images`` is given."""
+        if images is None:
+            return
+        images.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            (images / f"{name}.svg").write_text(content)
+        else:
+            iio.imwrite(images / f"{name}.png", content)
 
     records = ResultStore(results).frame()
     if records.empty:
@@ -128,9 +133,7 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
     curves = training_curves(runs_dir)
     if curves:
         parts.append(f"<h2>Training curves</h2>{curves}")
-        if images is not None:
-            images.mkdir(parents=True, exist_ok=True)
-            (images / "training_curves.svg").write_text(curves)
+        save(curves, "training_curves")
     parts.append("</body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))

@@ -28,6 +28,8 @@ import nha_bench.methods  # noqa: F401  (registers the built-in methods)
 from nha_bench.datasets.format import Subject
 from nha_bench.evaluation import evaluate_outputs
 from nha_bench.method import Method, Sequence
+from nha_bench.metrics.base import ImageBatch
+from nha_bench.metrics.image import L1
 from nha_bench.outputs import write_outputs
 from nha_bench.registry import METHODS
 from nha_bench.results import Record, ResultStore, git_commit, package_versions
@@ -88,10 +90,11 @@ def config_hash(method: Method, preset: str) -> str:
 
 
 def _probe_l1(method: Method, probe: Sequence) -> float:
-    """Mean l1 inside the GT mask of ``probe`` rendered with its tracked parameters."""
+    """The benchmark's l1 (mean over the probe frames) of ``probe`` rendered with its tracked
+    parameters."""
     renders = method.render(probe)
-    gt, mask = probe.load("rgb"), probe.load("mask").astype(bool)
-    return float(np.abs(renders.rgb - gt)[mask].mean())
+    batch = ImageBatch(renders.rgb, probe.load("rgb"), probe.load("mask").astype(bool))
+    return float(L1().score(batch).values.mean())
 
 
 def _read_state(checkpoint: Path) -> dict:
@@ -100,7 +103,8 @@ def _read_state(checkpoint: Path) -> dict:
 
 
 def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progress, label: str,
-           probe: Sequence) -> float:
+           probe: Sequence) -> dict:
+    """Train from the last checkpoint; returns the checkpoint state it ends with."""
     checkpoint = run_dir / "checkpoint"
     state = _read_state(checkpoint)
     if state:
@@ -126,12 +130,13 @@ def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progr
             out_of_time = deadline is not None and time.perf_counter() > deadline
             if finished % settings.checkpoint_every == 0 or finished == total or out_of_time:
                 log.flush()
-                _save_checkpoint(method, checkpoint, {"step": finished, "elapsed_s": now})
+                state = {"step": finished, "elapsed_s": now}
+                _save_checkpoint(method, checkpoint, state)
             if out_of_time:
                 break
     finally:
         log.close()
-    return time.perf_counter() - began
+    return state
 
 
 def _save_checkpoint(method: Method, checkpoint: Path, state: dict) -> None:
@@ -155,17 +160,15 @@ def _fit(method: Method, run_dir: Path, train: Sequence, test: Sequence, setting
     state of an unfinished training stopped by ``train_budget_s``."""
     method.setup(train, settings.preset, device, settings.seed)
     probe = Sequence(test.subject, test.split, tuple(range(min(settings.probe_frames, len(test)))))
-    fit_seconds = _train(method, run_dir, settings, progress, label, probe)
-    checkpoint = run_dir / "checkpoint"
-    state = _read_state(checkpoint)
+    state = _train(method, run_dir, settings, progress, label, probe)
     if state.get("step", 0) < method.num_iterations():  # stopped by the training budget
         return state
     if not state.get("test_fitted"):
         began = time.perf_counter()
         method.fit_frame_params(test)
-        state = {"step": method.num_iterations(), "elapsed_s": fit_seconds, "test_fitted": True,
+        state = {"step": method.num_iterations(), "elapsed_s": state.get("elapsed_s", 0.0), "test_fitted": True,
                  "test_fit_s": round(time.perf_counter() - began, 2), "device": _device_name(device)}
-        _save_checkpoint(method, checkpoint, state)
+        _save_checkpoint(method, run_dir / "checkpoint", state)
     return state
 
 

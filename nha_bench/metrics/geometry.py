@@ -103,7 +103,8 @@ def point_surface_distances(points: np.ndarray, vertices: np.ndarray, faces: np.
     return np.sqrt(squared)
 
 
-def _transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+def transform(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``points`` (N, 3) moved by the 4x4 ``matrix``."""
     return points @ matrix[:3, :3].T + matrix[:3, 3]
 
 
@@ -140,7 +141,7 @@ def _icp(points: np.ndarray, tree: igl.AABB, vertices: np.ndarray, faces: np.nda
     face_normals = np.divide(face_normals, length, out=np.zeros_like(face_normals), where=length > 0)
     matrix, best, best_error = initial, initial, np.inf
     for _ in range(ICP_MAX_ITERATIONS):
-        moved = _transform(points, matrix)
+        moved = transform(points, matrix)
         squared, triangle, closest = tree.squared_distance(vertices, faces, moved)
         error = float(np.sqrt(squared).mean())
         improvement = best_error - error
@@ -177,6 +178,17 @@ def align(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> tuple[
     return rigid, similarity
 
 
+def align_to_head(pred: Mesh, target: Mesh, seed: int = 0,
+                  roles: tuple[str, str] = ("prediction", "ground truth")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rigid, similarity, ICP samples): the alignment of FRAME_CONVENTION, i.e. ``align`` of
+    ICP_SAMPLES seeded samples of the prediction's ALIGN_REGION onto the ground-truth 'head'."""
+    anchor = region_mesh(pred, ALIGN_REGION, roles[0])
+    head = region_mesh(target, "head", roles[1])
+    samples, _ = trimesh.sample.sample_surface(anchor, ICP_SAMPLES, seed=seed)
+    rigid, similarity = align(samples, head.vertices, head.faces)
+    return rigid, similarity, samples
+
+
 def matrix_scale(matrix: np.ndarray) -> float:
     """Uniform scale of a 4x4 similarity transform."""
     return float(np.cbrt(np.linalg.det(matrix[:3, :3])))
@@ -187,7 +199,7 @@ def alignment_extras(points: np.ndarray, matrix: np.ndarray) -> tuple[float, flo
     similarity ``matrix``; the translation vector itself mixes in the rotation about the camera
     origin ~1 m away."""
     centroid = points.mean(axis=0)
-    shift = float(np.linalg.norm(_transform(centroid[None], matrix)[0] - centroid))
+    shift = float(np.linalg.norm(transform(centroid[None], matrix)[0] - centroid))
     scale = matrix_scale(matrix)
     cos = (np.trace(matrix[:3, :3] / scale) - 1.0) / 2.0
     return shift, float(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))), scale
@@ -224,16 +236,12 @@ class _Hausdorff(Metric):
                 mesh.check(role)
             except DatasetError as exc:
                 raise MetricInputError(f"{name}: {exc}") from exc
-        anchor = region_mesh(pair.pred, ALIGN_REGION, f"{name}: {roles[0]}")
-        head = region_mesh(pair.target, "head", f"{name}: {roles[1]}")
+        rigid, matrix, icp_points = align_to_head(pair.pred, pair.target, self.seed, (f"{name}: {roles[0]}", f"{name}: {roles[1]}"))
         pred = region_mesh(pair.pred, self.pred_region, f"{name}: {roles[0]}")
         target = region_mesh(pair.target, self.target_region, f"{name}: {roles[1]}")
-        # the alignment always comes from the prediction's face vs the GT head (FRAME_CONVENTION)
-        icp_points, _ = trimesh.sample.sample_surface(anchor, ICP_SAMPLES, seed=self.seed)
-        rigid, matrix = align(icp_points, head.vertices, head.faces)
         points, _ = trimesh.sample.sample_surface(pred, self.n_samples, seed=self.seed)
-        aligned = point_surface_distances(_transform(points, matrix), target.vertices, target.faces)
-        rigid_only = point_surface_distances(_transform(points, rigid), target.vertices, target.faces)
+        aligned = point_surface_distances(transform(points, matrix), target.vertices, target.faces)
+        rigid_only = point_surface_distances(transform(points, rigid), target.vertices, target.faces)
         unaligned = point_surface_distances(points, target.vertices, target.faces)
         shift, rotation, scale = alignment_extras(icp_points, matrix)
         return aligned.mean(), aligned.max(), rigid_only.mean(), unaligned.mean(), shift, rotation, scale
