@@ -301,6 +301,23 @@ def test_align_recovers_known_rigid_and_similarity_transforms():
             assert np.abs(back_rigid - points).max() < 0.2
 
 
+def test_full_and_face_share_one_alignment_per_frame(monkeypatch):
+    """hausdorff_full and hausdorff_face align the same frame once; a changed mesh aligns again."""
+    from nha_bench.metrics import geometry
+
+    calls = []
+    monkeypatch.setattr(geometry, "_alignments", {})
+    monkeypatch.setattr(geometry, "align", lambda *args: calls.append(1) or align(*args))
+    target = bumpy_head()
+    pred = moved(target, np.eye(3), np.array([2.0, 0.0, 5.0]))
+    full = HausdorffFull(n_samples=500).score([MeshPair(pred, target)])
+    face = HausdorffFace(n_samples=500).score([MeshPair(pred, target)])
+    assert len(calls) == 1
+    assert full.extras["align_scale"][0] == face.extras["align_scale"][0]
+    HausdorffFull(n_samples=500).score([MeshPair(moved(pred, np.eye(3), np.array([0.0, 1.0, 0.0])), target)])
+    assert len(calls) == 2
+
+
 def drop_masks(m: Mesh) -> Mesh:
     return Mesh(m.vertices, m.faces)
 

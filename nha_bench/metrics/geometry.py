@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from importlib.metadata import version
 
 import igl
@@ -178,15 +179,37 @@ def align(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> tuple[
     return rigid, similarity
 
 
+ALIGNMENT_CACHE_SIZE = 256
+"""Recent alignments kept by ``align_to_head``: hausdorff_full and hausdorff_face score the same
+frames and share one ICP per frame."""
+_alignments: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _mesh_digest(mesh: Mesh, region: str) -> str:
+    """Content hash of the vertices, faces and ``region`` mask of ``mesh`` (cache key)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (mesh.vertices, mesh.faces, mesh.vertex_masks.get(region, np.zeros(0))):
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.dtype, array.shape)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def align_to_head(pred: Mesh, target: Mesh, seed: int = 0,
                   roles: tuple[str, str] = ("prediction", "ground truth")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rigid, similarity, ICP samples): the alignment of FRAME_CONVENTION, i.e. ``align`` of
-    ICP_SAMPLES seeded samples of the prediction's ALIGN_REGION onto the ground-truth 'head'."""
+    ICP_SAMPLES seeded samples of the prediction's ALIGN_REGION onto the ground-truth 'head'.
+    Results are cached by mesh content (ALIGNMENT_CACHE_SIZE); callers must not modify them."""
     anchor = region_mesh(pred, ALIGN_REGION, roles[0])
     head = region_mesh(target, "head", roles[1])
-    samples, _ = trimesh.sample.sample_surface(anchor, ICP_SAMPLES, seed=seed)
-    rigid, similarity = align(samples, head.vertices, head.faces)
-    return rigid, similarity, samples
+    key = (_mesh_digest(pred, ALIGN_REGION), _mesh_digest(target, "head"), seed)
+    if key not in _alignments:
+        samples, _ = trimesh.sample.sample_surface(anchor, ICP_SAMPLES, seed=seed)
+        rigid, similarity = align(samples, head.vertices, head.faces)
+        if len(_alignments) >= ALIGNMENT_CACHE_SIZE:
+            _alignments.pop(next(iter(_alignments)))  # oldest first (dicts keep insertion order)
+        _alignments[key] = (rigid, similarity, samples)
+    return _alignments[key]
 
 
 def matrix_scale(matrix: np.ndarray) -> float:
