@@ -1,0 +1,37 @@
+"""Summarise NHA run folders for reports/: each run's final checkpoint state (steps, fitting
+seconds, test-fit seconds, device) and its quality-vs-time probe curve [step, seconds, l1].
+
+    python scripts/collect_campaign.py runs/camp reports/nha/campaign_DATE.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def collect(runs_dir: Path) -> dict[str, dict]:
+    """{"dataset/subject": state + probe_l1} for every ``nha/<dataset>/<subject>`` run folder."""
+    summary = {}
+    for state_path in sorted(runs_dir.glob("nha/*/*/checkpoint/state.json")):
+        run = state_path.parents[1]
+        entry = json.loads(state_path.read_text())
+        log = run / "train_log.jsonl"
+        rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        entry["probe_l1"] = [[r["step"] + 1, round(r["elapsed_s"], 1), round(r["probe_l1"], 4)] for r in rows if "probe_l1" in r]
+        summary[f"{run.parent.name}/{run.name}"] = entry
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs_dir", type=Path)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args()
+    args.out.write_text(json.dumps(collect(args.runs_dir), indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
