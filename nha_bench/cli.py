@@ -104,7 +104,7 @@ def run(
     from nha_bench.datasets import load_subjects
     from nha_bench.results import ResultStore
     from nha_bench.runner import RunSettings, run_benchmark
-    from nha_bench.tables import table1, table2
+    from nha_bench.tables import dataset_tables
 
     try:
         chosen = load_subjects(dataset, data_root, subjects.split(",") if subjects else None)
@@ -127,9 +127,8 @@ def run(
         records = ResultStore(results).frame()
     except NhaBenchError as exc:
         _fail(exc)
-    console.print(table2(records, dataset).markdown())
-    if records["metric"].str.startswith(("hausdorff", "normal")).any():
-        console.print(table1(records, dataset).markdown())
+    for table in dataset_tables(records[records["dataset"] == dataset]).values():
+        console.print(table.markdown())
 
 
 @app.command()
@@ -174,7 +173,7 @@ def table(
 ) -> None:
     """Write the paper-style Table 1 (geometry) and Table 2 (appearance) and print them."""
     from nha_bench.results import ResultStore
-    from nha_bench.tables import table1, table2, write_tables
+    from nha_bench.tables import dataset_tables, write_tables
 
     try:
         records = ResultStore(results).frame()
@@ -186,9 +185,8 @@ def table(
         _fail(NhaBenchError("no records to tabulate", results, fix="run `nha-bench run` first"))
     for path in write_tables(records, out):
         console.print(f"[dim]wrote {path}[/]")
-    for name in sorted(records["dataset"].unique()):
-        console.print(table2(records, name).markdown())
-        console.print(table1(records, name).markdown())
+    for table in dataset_tables(records).values():
+        console.print(table.markdown())
 
 
 @app.command()

@@ -15,7 +15,7 @@ import numpy as np
 from nha_bench.datasets.format import Subject, frame_name
 from nha_bench.errors import NhaBenchError
 from nha_bench.results import ResultStore
-from nha_bench.tables import method_info, table1, table2
+from nha_bench.tables import dataset_tables, method_info
 
 
 def _png_tag(image: np.ndarray, title: str) -> str:
@@ -108,9 +108,7 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
              "<h1>nha-bench report</h1>"]
     for dataset in sorted(records["dataset"].unique()):
         parts.append(f"<h2>Dataset: {html.escape(dataset)}</h2>")
-        for table in (table1(records, dataset), table2(records, dataset)):
-            if table.frame.empty:
-                continue
+        for table in dataset_tables(records[records["dataset"] == dataset]).values():
             parts.append(f"<h3>{html.escape(table.title)}</h3>{table.frame.to_html()}")
             parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
         methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())

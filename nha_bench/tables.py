@@ -127,17 +127,24 @@ def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Tabl
     return Table(f"Table 2: appearance on {dataset} (validation split, frame-weighted mean over subjects)", frame, [paper_note, *sorted(notes)])
 
 
+def dataset_tables(records: pd.DataFrame) -> dict[str, Table]:
+    """{"table1_<dataset>": Table 1, "table2_<dataset>": Table 2} for every dataset in ``records``;
+    Table 1 only where geometry was scored (real clips have no ground-truth geometry)."""
+    tables = {}
+    for dataset in sorted(records["dataset"].unique()):
+        if records[(records["dataset"] == dataset) & records["metric"].isin(GEOMETRY.metrics)].shape[0]:
+            tables[f"table1_{dataset}"] = table1(records, dataset)
+        tables[f"table2_{dataset}"] = table2(records, dataset)
+    return tables
+
+
 def write_tables(records: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Both tables for every dataset in ``records`` as Markdown, LaTeX and CSV; returns the files."""
+    """``dataset_tables`` as Markdown, LaTeX and CSV; returns the files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for dataset in sorted(records["dataset"].unique()):
-        tables = {"table2": table2(records, dataset)}
-        if records[(records["dataset"] == dataset) & records["metric"].isin(GEOMETRY.metrics)].shape[0]:
-            tables["table1"] = table1(records, dataset)
-        for key, table in tables.items():
-            for suffix, text in (("md", table.markdown()), ("tex", table.latex()), ("csv", table.csv())):
-                path = out_dir / f"{key}_{dataset}.{suffix}"
-                path.write_text(text)
-                written.append(path)
+    for key, table in dataset_tables(records).items():
+        for suffix, text in (("md", table.markdown()), ("tex", table.latex()), ("csv", table.csv())):
+            path = out_dir / f"{key}.{suffix}"
+            path.write_text(text)
+            written.append(path)
     return written

@@ -18,7 +18,7 @@ from nha_bench.method import Method, Renders, Sequence
 from nha_bench.registry import METHODS
 from nha_bench.results import ResultStore
 from nha_bench.runner import RunSettings, run_benchmark
-from nha_bench.tables import table1, table2
+from nha_bench.tables import dataset_tables, table1, table2
 
 from conftest import make_subject
 
@@ -169,6 +169,14 @@ def test_tables_mark_missing_entries(finished_run):
     assert float(t1.frame.loc["Hausdorff (full): Noisy GT (test)", "subj_a"]) == pytest.approx(stored, abs=0.01)
     if (records["metric"] == "lpips").any() and (records.loc[records["metric"] == "lpips", "status"] == "unavailable").all():
         assert row["LPIPS ↓"] == "unavail." and any("LPIPS" in n for n in t2.notes)
+
+
+def test_table1_only_for_datasets_with_geometry(finished_run):
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    appearance_only = records[~records["metric"].isin(["hausdorff_full", "hausdorff_face", "normal_error"])].assign(dataset="clips")
+    tables = dataset_tables(pd.concat([records, appearance_only], ignore_index=True))
+    assert list(tables) == ["table2_clips", "table1_test", "table2_test"]
 
 
 def test_check_passes_then_fails_on_perturbed_score(finished_run, tmp_path):
