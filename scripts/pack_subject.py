@@ -25,7 +25,7 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
-from nha_bench.datasets.format import Subject, encode_png
+from nha_bench.datasets.format import Subject, encode_png, frame_name
 
 IMAGE_FOLDERS = {"mask": Image.NEAREST, "parsing": Image.NEAREST, "normal": Image.NEAREST}
 
@@ -84,7 +84,8 @@ def subset(src: Path, dst: Path, n_val: int) -> None:
             continue
         (dst / field).mkdir()
         for new, old in enumerate(order):
-            shutil.copy2(subject.path(field, old), dst / field / f"{new:06d}{subject.path(field, old).suffix}")
+            source = subject.path(field, old)
+            shutil.copy2(source, dst / field / f"{frame_name(new)}{source.suffix}")
     np.save(dst / "landmarks.npy", subject.landmarks()[order])
     n = meta["n_frames"]
     for name in ("tracking", "cameras"):
