@@ -23,8 +23,10 @@ def _png_tag(image: np.ndarray, title: str) -> str:
     return f'<img src="data:image/png;base64,{data}" title="{html.escape(title)}">'
 
 
-def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[str], frames: int) -> np.ndarray | None:
-    """Rows = frames, columns = GT | each method's rgb output; None when nothing was rendered."""
+def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[str],
+               frames: int) -> tuple[np.ndarray, list[str]] | None:
+    """(rows = frames, columns = GT | each method's rgb output; the methods shown), or None when
+    nothing was rendered."""
     subject = Subject(subject_root)
     columns = [m for m in methods if (runs_dir / m / dataset / subject_root.name / "outputs" / "rgb").is_dir()]
     if not columns:
@@ -38,7 +40,7 @@ def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[s
             path = runs_dir / method / dataset / subject_root.name / "outputs" / "rgb" / f"{frame_name(index)}.png"
             tiles.append(iio.imread(path)[..., :3] if path.is_file() else np.zeros_like(tiles[0]))
         rows.append(np.concatenate(tiles, axis=1))
-    return np.concatenate(rows, axis=0)
+    return np.concatenate(rows, axis=0), columns
 
 
 def training_curves(runs_dir: Path) -> str | None:
@@ -113,12 +115,12 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
             parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
         methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())
         for subject in sorted(records.loc[records["dataset"] == dataset, "subject"].unique()):
-            outputs = [runs_dir / m / dataset / subject / "outputs" for m in methods]
             root = _subject_root(runs_dir, dataset, subject, methods)
-            grid = image_grid(runs_dir, dataset, root, methods, frames) if root else None
-            if grid is None or not any(o.is_dir() for o in outputs):
+            shown = image_grid(runs_dir, dataset, root, methods, frames) if root else None
+            if shown is None:
                 continue
-            header = " | ".join(["GT"] + [method_info(m)[0] for m in methods if (runs_dir / m / dataset / subject / "outputs").is_dir()])
+            grid, columns = shown
+            header = " | ".join(["GT"] + [method_info(m)[0] for m in columns])
             parts.append(f"<h3>{html.escape(subject)}: {html.escape(header)}</h3>{_png_tag(grid, subject)}")
             save(grid, f"{dataset}_{subject}_grid")
             errors = mesh_errors(runs_dir, dataset, root, methods)
