@@ -200,10 +200,10 @@ def align_to_head(pred: Mesh, target: Mesh, seed: int = 0,
     """(rigid, similarity, ICP samples): the alignment of FRAME_CONVENTION, i.e. ``align`` of
     ICP_SAMPLES seeded samples of the prediction's ALIGN_REGION onto the ground-truth 'head'.
     Results are cached by mesh content (ALIGNMENT_CACHE_SIZE); callers must not modify them."""
-    anchor = region_mesh(pred, ALIGN_REGION, roles[0])
-    head = region_mesh(target, "head", roles[1])
     key = (_mesh_digest(pred, ALIGN_REGION), _mesh_digest(target, "head"), seed)
-    if key not in _alignments:
+    if key not in _alignments:  # a hit means these meshes and masks passed the checks below before
+        anchor = region_mesh(pred, ALIGN_REGION, roles[0])
+        head = region_mesh(target, "head", roles[1])
         samples, _ = trimesh.sample.sample_surface(anchor, ICP_SAMPLES, seed=seed)
         rigid, similarity = align(samples, head.vertices, head.faces)
         if len(_alignments) >= ALIGNMENT_CACHE_SIZE:
