@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from nha_bench.datasets.format import Subject, encode_png, frame_name
+from nha_bench.method import PER_FRAME_TRACKING
 
 IMAGE_FOLDERS = {"mask": Image.NEAREST, "parsing": Image.NEAREST, "normal": Image.NEAREST}
 
@@ -87,12 +88,15 @@ def subset(src: Path, dst: Path, n_val: int) -> None:
             source = subject.path(field, old)
             shutil.copy2(source, dst / field / f"{frame_name(new)}{source.suffix}")
     np.save(dst / "landmarks.npy", subject.landmarks()[order])
-    n = meta["n_frames"]
-    for name in ("tracking", "cameras"):
-        if (src / f"{name}.npz").is_file():
-            data = dict(np.load(src / f"{name}.npz"))
-            sliced = {k: (v[order] if v.ndim and len(v) == n and k != "shape" else v) for k, v in data.items()}
-            np.savez(dst / f"{name}.npz", **sliced)
+    if (src / "tracking.npz").is_file():
+        tracking = dict(np.load(src / "tracking.npz"))
+        position = {old: new for new, old in enumerate(order)}
+        if "keyframes" in tracking:  # frame numbers: renumbered, dropped where the frame is not kept
+            tracking["keyframes"] = np.array([position[k] for k in tracking["keyframes"].tolist() if k in position], dtype=np.int64)
+        np.savez(dst / "tracking.npz", **{k: v[order] if k in PER_FRAME_TRACKING else v for k, v in tracking.items()})
+    cameras = subject.cameras()  # every array is per frame (format.py)
+    if cameras is not None:
+        np.savez(dst / "cameras.npz", **{k: v[order] for k, v in cameras.items()})
     meta["n_frames"] = len(order)
     meta["splits"] = {"train": list(range(len(train))), "val": list(range(len(train), len(order)))}
     meta.setdefault("extra", {})["subset_of"] = {"root": str(src), "frames": order}

@@ -36,6 +36,8 @@ def test_subset_pack_unpack_round_trip(tmp_path):
     tracking, tracking_src = np.load(tmp_path / "subset" / "tracking.npz"), np.load(FIXTURE / "tracking.npz")
     np.testing.assert_array_equal(tracking["expr"][new_val], tracking_src["expr"][kept])
     np.testing.assert_array_equal(tracking["shape"], tracking_src["shape"])
+    train_keyframes = [k for k in tracking_src["keyframes"] if k in subset.split("train")]
+    np.testing.assert_array_equal(tracking["keyframes"], train_keyframes)  # train frames keep their numbers
     np.testing.assert_array_equal(subset.mesh(new_val[0]).vertices, source.mesh(kept[0]).vertices)
     assert not validate_subject(tmp_path / "subset")
 
