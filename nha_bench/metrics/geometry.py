@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from importlib.metadata import version
+from typing import NamedTuple
 
 import igl
 import numpy as np
@@ -132,18 +133,34 @@ def _plane_step(points: np.ndarray, closest: np.ndarray, normals: np.ndarray,
     return update
 
 
-def _icp(points: np.ndarray, tree: igl.AABB, vertices: np.ndarray, faces: np.ndarray,
-         initial: np.ndarray, with_scale: bool) -> tuple[np.ndarray, float]:
+class _Surface(NamedTuple):
+    """An ICP target: the triangle mesh, its libigl AABB tree and unit face normals, built once."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    tree: igl.AABB
+    normals: np.ndarray
+
+
+def _surface(vertices: np.ndarray, faces: np.ndarray) -> _Surface:
+    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(faces, dtype=np.int64)
+    tree = igl.AABB()
+    tree.init(vertices, faces)
+    tri = vertices[faces]
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    length = np.linalg.norm(normals, axis=1, keepdims=True)
+    normals = np.divide(normals, length, out=np.zeros_like(normals), where=length > 0)
+    return _Surface(vertices, faces, tree, normals)
+
+
+def _icp(points: np.ndarray, target: _Surface, initial: np.ndarray, with_scale: bool) -> tuple[np.ndarray, float]:
     """Point-to-plane ICP from ``initial``: closest points and their triangles by libigl. Returns
     (the matrix with the lowest mean distance seen, that distance)."""
-    tri = vertices[faces]
-    face_normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    length = np.linalg.norm(face_normals, axis=1, keepdims=True)
-    face_normals = np.divide(face_normals, length, out=np.zeros_like(face_normals), where=length > 0)
     matrix, best, best_error = initial, initial, np.inf
     for _ in range(ICP_MAX_ITERATIONS):
         moved = transform(points, matrix)
-        squared, triangle, closest = tree.squared_distance(vertices, faces, moved)
+        squared, triangle, closest = target.tree.squared_distance(target.vertices, target.faces, moved)
         error = float(np.sqrt(squared).mean())
         improvement = best_error - error
         if error < best_error:
@@ -154,7 +171,7 @@ def _icp(points: np.ndarray, tree: igl.AABB, vertices: np.ndarray, faces: np.nda
         if with_scale:  # one step changes the scale by <= MAX_STEP_SCALE; the total stays in MAX_SCALE
             current = matrix_scale(matrix)
             scale_range = (max(1.0 / MAX_STEP_SCALE, 1.0 / (MAX_SCALE * current)), min(MAX_STEP_SCALE, MAX_SCALE / current))
-        matrix = _plane_step(moved, closest, face_normals[triangle], scale_range) @ matrix
+        matrix = _plane_step(moved, closest, target.normals[triangle], scale_range) @ matrix
     return best, best_error
 
 
@@ -167,15 +184,12 @@ def align(points: np.ndarray, vertices: np.ndarray, faces: np.ndarray) -> tuple[
     [1 / MAX_SCALE, MAX_SCALE]) continues from the rigid result; its scale is the extra
     'align_scale', so a prediction of the wrong size (or units) stays visible."""
     points = np.ascontiguousarray(points, dtype=np.float64)
-    vertices = np.ascontiguousarray(vertices, dtype=np.float64)
-    faces = np.ascontiguousarray(faces, dtype=np.int64)
-    tree = igl.AABB()
-    tree.init(vertices, faces)
+    target = _surface(vertices, faces)
     shifted = np.eye(4)
-    shifted[:3, 3] = vertices[np.unique(faces)].mean(axis=0) - points.mean(axis=0)
-    runs = [_icp(points, tree, vertices, faces, start, with_scale=False) for start in (np.eye(4), shifted)]
+    shifted[:3, 3] = target.vertices[np.unique(target.faces)].mean(axis=0) - points.mean(axis=0)
+    runs = [_icp(points, target, start, with_scale=False) for start in (np.eye(4), shifted)]
     rigid = min(runs, key=lambda run: run[1])[0]
-    similarity, _ = _icp(points, tree, vertices, faces, rigid, with_scale=True)
+    similarity, _ = _icp(points, target, rigid, with_scale=True)
     return rigid, similarity
 
 
