@@ -1,5 +1,6 @@
 """Per-vertex mesh error maps (paper Figure 4): a method's test meshes, aligned as the Hausdorff
-metric aligns them, coloured by their mean distance to the ground-truth head over all test frames.
+metric aligns them, coloured by their mean distance to the ground-truth surface over all test frames
+(the surface ``hausdorff_full`` measures against).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from nha_bench.datasets.format import Subject
-from nha_bench.metrics.geometry import align_to_head, point_surface_distances, region_mesh, transform
+from nha_bench.metrics.geometry import HausdorffFull, align_to_head, point_surface_distances, region_mesh, transform
 from nha_bench.outputs import read_mesh
 from nha_bench.render import interpolate, rasterize
 
@@ -27,8 +28,8 @@ def mean_vertex_error(outputs: Path, subject: Subject, split: str = "val") -> tu
         pred, target = read_mesh(outputs, index), subject.mesh(index)
         _, matrix, _ = align_to_head(pred, target)
         moved = transform(np.asarray(pred.vertices, dtype=np.float64), matrix)
-        head = region_mesh(target, "head", "ground truth")
-        errors.append(point_surface_distances(moved, head.vertices, head.faces))
+        surface = region_mesh(target, HausdorffFull.target_region, "ground truth")
+        errors.append(point_surface_distances(moved, surface.vertices, surface.faces))
         if first is None:
             first = (moved, np.asarray(pred.faces))
     return first[0], first[1], np.mean(errors, axis=0)

@@ -177,6 +177,21 @@ def test_face_region_restriction():
         assert face.extras[key][0] == full.extras[key][0]
 
 
+def test_full_measures_against_the_whole_ground_truth():
+    """A perfect prediction of a head whose lower part is neck and whose top is hair (not in the
+    ground truth's 'head' mask) scores ~0: the neck and hair of the ground truth count as surface."""
+    target = bumpy_head()
+    up = target.vertices[:, 1] - target.vertices[:, 1].mean()
+    neck, hair = up > 60.0, up < -70.0  # OpenCV y points down
+    masks = {"head": ~neck & ~hair, "face": target.vertex_masks["face"] & ~neck & ~hair, "hair": hair}
+    target = Mesh(target.vertices, target.faces, masks)
+    pred = Mesh(target.vertices.copy(), target.faces.copy(), {k: m.copy() for k, m in masks.items()})
+    full = HausdorffFull(n_samples=3000).score([MeshPair(pred, target)])
+    assert full.values[0] < 0.05 and full.extras["unaligned"][0] < 0.05
+    head_only = Mesh(target.vertices, target.faces[masks["head"][target.faces].all(1)], masks)
+    assert HausdorffFull(n_samples=3000).score([MeshPair(pred, head_only)]).values[0] > 1.0
+
+
 def sphere_mesh(radius: float, head: bool = False) -> Mesh:
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=radius)
     masks = {"head": np.ones(len(sphere.vertices), bool)} if head else {}
@@ -231,7 +246,8 @@ def test_rigidly_moved_copy_aligns_to_zero_and_keeps_the_unaligned_error():
         # independent unaligned reference: trimesh's closest point from the same seeded samples
         region = metric.pred_region
         faces = pred.faces if region is None else pred.faces[pred.vertex_masks[region][pred.faces].all(1)]
-        gt_faces = target.faces[target.vertex_masks[metric.target_region][target.faces].all(1)]
+        gt_region = metric.target_region
+        gt_faces = target.faces if gt_region is None else target.faces[target.vertex_masks[gt_region][target.faces].all(1)]
         points, _ = trimesh.sample.sample_surface(
             trimesh.Trimesh(pred.vertices, faces, process=False), 3000, seed=0
         )

@@ -331,3 +331,19 @@ def test_generate_tiny(tmp_path):
     assert (root / "meta.json").stat().st_mtime_ns == stamp
     with pytest.raises(ExistsError):
         generate_mod.generate(out, subjects=1, train=2, val=1, res=96, samples=4)
+
+
+def test_ground_truth_mesh_holds_skin_and_hair(tmp_path):
+    """The hair proxy joins the skin in the ground-truth mesh: its triangles index past the skin,
+    its vertices carry the 'hair' mask only."""
+    skin = np.array([[0.0, 0.0, 1.0], [0.01, 0.0, 1.0], [0.0, 0.01, 1.0]])
+    hair = np.array([[0.0, -0.02, 0.99], [0.01, -0.02, 0.99], [0.0, -0.03, 0.99], [0.01, -0.03, 0.99]])
+    ctx = post.FrameContext(K=np.eye(3), res=8, kinds=["body", "hair"], n_body=3, body_faces=np.array([[0, 1, 2]]),
+                            vertex_masks={"face": np.ones(3, bool), "head": np.ones(3, bool)},
+                            landmark_ids=np.array([0]), work=tmp_path, hair_rows=(3, 7),
+                            hair_faces=post.triangulate(np.array([[0, 1, 3, 2]])))
+    mesh = post.ground_truth_mesh(skin, hair, ctx)
+    assert mesh.vertices.shape == (7, 3) and np.allclose(mesh.vertices[3:], hair * 1000.0)
+    assert mesh.faces.tolist() == [[0, 1, 2], [3, 4, 6], [3, 6, 5]]
+    assert mesh.vertex_masks["hair"].tolist() == [False] * 3 + [True] * 4
+    assert not mesh.vertex_masks["head"][3:].any() and mesh.vertex_masks["face"][:3].all()

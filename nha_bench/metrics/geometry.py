@@ -44,7 +44,8 @@ FRAME_CONVENTION = (
 )
 REGION_RULE = (
     "a triangle belongs to a region when all three of its vertices are in the mesh's vertex mask "
-    "of that name; hausdorff_full: all prediction triangles vs ground-truth 'head' triangles; "
+    "of that name; hausdorff_full: all prediction triangles vs all ground-truth triangles (head, "
+    "neck and hair: single-sided, so ground truth beyond the prediction costs nothing); "
     "hausdorff_face: prediction 'face' triangles vs ground-truth 'face' triangles"
 )
 ALIGN_REGION = "face"
@@ -247,7 +248,7 @@ class _Hausdorff(Metric):
     surface, per frame."""
 
     pred_region: str | None
-    target_region: str
+    target_region: str | None
 
     def __init__(self, n_samples: int = DEFAULT_SAMPLES, seed: int = 0):
         if n_samples < 1:
@@ -303,7 +304,7 @@ class _Hausdorff(Metric):
 
 @METRICS.register("hausdorff_full")
 class HausdorffFull(_Hausdorff):
-    """Whole prediction mesh vs the ground-truth 'head' region."""
+    """Whole prediction mesh vs the whole ground-truth mesh (head, neck and hair)."""
 
     spec = MetricSpec(
         name="hausdorff_full",
@@ -311,12 +312,12 @@ class HausdorffFull(_Hausdorff):
         unit="mm",
         inputs="mesh",
         description="mean single-sided distance from the whole predicted mesh, similarity-aligned (ICP of its "
-        "face) to the ground-truth head, to the ground-truth head surface (mm); extras 'max' (largest distance), "
+        "face) to the ground-truth head, to the whole ground-truth surface (head, neck, hair; mm); extras 'max' (largest distance), "
         "'rigid' (mean after the rigid alignment alone), 'unaligned' (camera-frame mean), "
         "'align_shift_mm', 'align_rotation_deg', 'align_scale'",
     )
     pred_region = None
-    target_region = "head"
+    target_region = None
 
 
 @METRICS.register("hausdorff_face")

@@ -8,7 +8,7 @@ eyes 2, eyebrows and eyelashes 1 (skin), teeth and tongue 5 (mouth interior), ha
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,8 @@ class FrameContext:
     vertex_masks: dict[str, np.ndarray]
     landmark_ids: np.ndarray  # (68,) body-local vertex ids
     work: Path
+    hair_rows: tuple[int, int] = (0, 0)  # rows of the hair proxy in a frame's coords
+    hair_faces: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))  # hair-local triangles
 
     @classmethod
     def from_job(cls, job: dict) -> "FrameContext":
@@ -56,15 +58,19 @@ class FrameContext:
         face = np.zeros(len(base_ids), bool)
         face[[local[b] for b in regions["face"] if b in local]] = True
         head = arrays["body_head_weight"] > 0.5
+        kinds = [o["kind"] for o in ident["objects"]]
+        counts = [o["n_vertices"] for o in ident["objects"]]
         return cls(
             K=np.asarray(job["K"], np.float64),
             res=int(job["res"]),
-            kinds=[o["kind"] for o in ident["objects"]],
+            kinds=kinds,
             n_body=len(base_ids),
             body_faces=triangulate(arrays["body_faces"]),
             vertex_masks={"face": face & head, "head": head},
             landmark_ids=np.array([local[b] for b in regions["landmarks"]], np.int64),
             work=work,
+            hair_rows=(sum(counts[: kinds.index("hair")]), sum(counts[: kinds.index("hair") + 1])),
+            hair_faces=triangulate(arrays["hair_faces"]).astype(np.int64),
         )
 
 
@@ -144,7 +150,8 @@ def frame_arrays(channels: dict[str, np.ndarray], coords: np.ndarray, R: np.ndar
     norm = np.linalg.norm(normal, axis=-1, keepdims=True)
     normal = np.where(mask[..., None] & (norm > 0.5), normal / np.maximum(norm, 1e-8), 0.0)
     body_cam = to_camera(coords[: ctx.n_body].astype(np.float64), R, t)
-    mesh = Mesh(vertices=body_cam * 1000.0, faces=ctx.body_faces, vertex_masks=ctx.vertex_masks)
+    hair_cam = to_camera(coords[slice(*ctx.hair_rows)].astype(np.float64), R, t)
+    mesh = ground_truth_mesh(body_cam, hair_cam, ctx)
     lmk_cam = body_cam[ctx.landmark_ids]
     uv = project(lmk_cam, ctx.K)
     depth = np.where(mask, channels["Depth.Z"], np.inf)
@@ -157,6 +164,17 @@ def frame_arrays(channels: dict[str, np.ndarray], coords: np.ndarray, R: np.ndar
     landmarks = np.concatenate([uv, visible[:, None]], axis=1).astype(np.float32)
     return {"rgb": rgb, "mask": mask, "parsing": labels(channels, ctx.kinds, mask), "normal": normal,
             "mesh": mesh, "landmarks": landmarks}
+
+
+def ground_truth_mesh(body_cam: np.ndarray, hair_cam: np.ndarray, ctx: FrameContext) -> Mesh:
+    """The frame's ground-truth surface in mm: head and neck skin plus the hair proxy (the geometry
+    the images show, as the paper's synthetic meshes, whose hair bun is part of the ground truth).
+    Vertex masks: ``face`` and ``head`` on the skin only, ``hair`` on the hair vertices."""
+    n_hair = len(hair_cam)
+    masks = {k: np.concatenate([m, np.zeros(n_hair, bool)]) for k, m in ctx.vertex_masks.items()}
+    masks["hair"] = np.concatenate([np.zeros(ctx.n_body, bool), np.ones(n_hair, bool)])
+    faces = np.concatenate([ctx.body_faces, ctx.hair_faces + ctx.n_body])
+    return Mesh(vertices=np.concatenate([body_cam, hair_cam]) * 1000.0, faces=faces, vertex_masks=masks)
 
 
 def finish_frame(exr: Path, index: int, coords: np.ndarray, R: np.ndarray, t: np.ndarray, ctx: FrameContext,
