@@ -67,11 +67,14 @@ def test_networks_shapes_and_initial_offsets_are_small():
     g = OffsetMLP(n_pose=12, width=16, layers=2)
     off = g(torch.rand(100, 3) * 2 - 1, torch.zeros(3, 12))
     assert off.shape == (3, 100, 3) and off.abs().max().item() < 2e-3  # below 2 mm at init
-    t = TextureMLP(n_cond=5, width=16, layers=2)
-    pts = torch.rand(10, 3)
-    rgb = t(pts, torch.rand(10, 5))
+    t = TextureMLP(n_features=4, n_cond=5, width=16, layers=2)
+    pts, feats, cond = torch.rand(10, 3), torch.rand(10, 4), torch.rand(2, 5)
+    rgb = t(pts, feats, cond, [6, 4])
     assert rgb.shape == (10, 3) and (rgb > 0).all() and (rgb < 1).all()
-    assert not torch.allclose(t(pts, torch.zeros(10, 5)), t(pts, torch.ones(10, 5)))  # FiLM conditioning acts
+    assert not torch.allclose(t(pts, feats, torch.zeros(2, 5), [6, 4]), t(pts, feats, torch.ones(2, 5), [6, 4]))  # FiLM acts
+    assert not torch.allclose(t(pts, torch.zeros(10, 4), cond, [6, 4]), rgb)  # the normal features act
+    # each frame's pixels get that frame's code: frame by frame equals the batch
+    np.testing.assert_allclose(t(pts[6:], feats[6:], cond[1:], [4]).detach().numpy(), rgb[6:].detach().numpy(), atol=1e-6)
     # offsets of one vertex depend on the pose only through its own row (batch broadcast is correct)
     pose = torch.randn(2, 12)
     both = g(torch.rand(4, 3), pose)
@@ -127,3 +130,12 @@ def test_config_stages_and_errors():
     spelled = get_config("paper", w_offset_lap=10, w_rgb=[0, 1, 0.05])
     assert spelled.hash() == get_config("paper", w_offset_lap=10.0, w_rgb=(0.0, 1.0, 0.05)).hash()
     assert spelled.w_rgb == (0.0, 1.0, 0.05) and isinstance(spelled.w_offset_lap, float)
+
+
+def test_matmul_precision_is_scoped():
+    from nha_bench.methods.nha.method import matmul_precision
+
+    before = torch.backends.cuda.matmul.allow_tf32
+    with matmul_precision(not before):
+        assert torch.backends.cuda.matmul.allow_tf32 is (not before)
+    assert torch.backends.cuda.matmul.allow_tf32 is before

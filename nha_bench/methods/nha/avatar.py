@@ -68,9 +68,7 @@ class NhaAvatar(nn.Module):
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)
         self.normal_encoder = NormalPatchEncoder(cfg.normal_patch, cfg.normal_features)
-        self.texture_mlp = TextureMLP(
-            cfg.normal_features + self.n_expr_cond + N_COND_POSE, cfg.texture_width, cfg.texture_layers
-        )
+        self.texture_mlp = TextureMLP(cfg.normal_features, self.n_expr_cond + N_COND_POSE, cfg.texture_width, cfg.texture_layers)
 
     @property
     def faces(self) -> Tensor:
@@ -124,11 +122,10 @@ class NhaAvatar(nn.Module):
         out = {"normal": normals.permute(0, 3, 1, 2), "mask": cover[:, None].float()}
         if with_rgb:
             b = verts_cam.shape[0]
-            points = interpolate(self.canonical, self.faces, frags)[cover]  # (P, 3)
+            points = interpolate(self.canonical, self.faces, frags)[cover]  # (P, 3), frame by frame
             feats = self.normal_encoder(out["normal"]).permute(0, 2, 3, 1)[cover]  # (P, C)
             frame_cond = torch.cat([params.expr[:, : self.n_expr_cond], params.pose[:, 3:]], dim=1)
-            batch_of_pixel = torch.arange(b, device=verts_cam.device)[:, None, None].expand_as(cover)[cover]
-            colours = self.texture_mlp(points, torch.cat([feats, frame_cond[batch_of_pixel]], dim=1))
+            colours = self.texture_mlp(points, feats, frame_cond, cover.flatten(1).sum(1).tolist())
             rgb = torch.zeros(b, height, width, 3, dtype=colours.dtype, device=colours.device)
             rgb = rgb.index_put((cover,), colours)
             out["rgb"] = rgb.permute(0, 3, 1, 2)

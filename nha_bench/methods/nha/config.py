@@ -40,6 +40,7 @@ class NhaConfig:
     lr_texture: float = 5e-4
     lr_shape: float = 1e-3
     lr_frame: float = 1e-3  # per-frame expression / pose / translation during training
+    tf32_matmul: bool = True  # TF32 tensor-core matmuls on CUDA while fitting (rendering stays FP32)
     # energies (per stage)
     w_lmk: Stagewise = (1e-2, 1e-1, 0.0)
     w_eyelid: Stagewise = (1e-2, 1e-1, 0.0)

@@ -10,6 +10,8 @@ and translation of the training frames are refined throughout (initialised from 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import ClassVar
@@ -34,6 +36,17 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "nha.pt"
 LMK_REFERENCE_SIDE = 512.0  # landmark errors are measured in pixels of a 512-px image
 SIGMA_PX = 1.0  # soft-silhouette edge width in training pixels
+
+
+@contextmanager
+def matmul_precision(tf32: bool) -> Iterator[None]:
+    """CUDA matmuls in TF32 (``tf32``) or full FP32 inside the block; the previous setting after."""
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 @METHODS.register("nha")
@@ -193,12 +206,13 @@ class Nha(Method):
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         idx = torch.randperm(n, generator=gen)[: min(c.batch_size, n)].to(self.device)
         params = HeadParams(self.shape.expand(len(idx), -1), self.expr[idx], self.pose[idx], self.translation[idx])
-        terms = self._energies(params, self.frames.select(idx), self._stage_weights(stage), geometry_regs=stage != 2)
-        total = torch.stack(list(terms.values())).sum()
+        with matmul_precision(c.tf32_matmul):
+            terms = self._energies(params, self.frames.select(idx), self._stage_weights(stage), geometry_regs=stage != 2)
+            total = torch.stack(list(terms.values())).sum()
+            for opt in (self.opt_frames, self.opt_geometry, self.opt_texture):
+                opt.zero_grad(set_to_none=True)
+            total.backward()
         optims = [self.opt_frames] + ([self.opt_geometry] if stage != 2 else []) + ([self.opt_texture] if stage != 1 else [])
-        for opt in (self.opt_frames, self.opt_geometry, self.opt_texture):
-            opt.zero_grad(set_to_none=True)
-        total.backward()
         for opt in optims:
             opt.step()
         return {"loss": float(total.detach()), "stage": float(stage), **{k: float(v.detach()) for k, v in terms.items()}}
@@ -222,9 +236,10 @@ class Nha(Method):
             data = frames.select(torch.arange(sl.start, sl.stop, device=self.device))
             for _ in range(c.test_iterations):
                 params = HeadParams(shape.expand(len(e), -1), e, p, init.translation[sl])
-                total = torch.stack(list(self._energies(params, data, weights, geometry_regs=False).values())).sum()
-                opt.zero_grad(set_to_none=True)
-                total.backward()
+                with matmul_precision(c.tf32_matmul):
+                    total = torch.stack(list(self._energies(params, data, weights, geometry_regs=False).values())).sum()
+                    opt.zero_grad(set_to_none=True)
+                    total.backward()
                 opt.step()
             expr[sl], pose[sl] = e.detach(), p.detach()
         self._test = {"indices": list(test.indices), "expr": expr, "pose": pose}

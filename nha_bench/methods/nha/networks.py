@@ -97,12 +97,19 @@ class NormalPatchEncoder(nn.Module):
 
 
 class TextureMLP(nn.Module):
-    """T: (canonical surface point, expression, pose, normal-patch feature) -> RGB in [0, 1]."""
+    """T: (canonical surface point, normal-patch feature; frame's expression and pose) -> RGB in [0, 1].
 
-    def __init__(self, n_cond: int, width: int, layers: int):
+    The per-pixel inputs (point, normal feature) enter the SIREN; the per-frame code (expression,
+    joint poses) drives the FiLM mapping once per frame. FiLM on per-pixel inputs would run the
+    mapping network (-> 2 x layers x width values) for every pixel: 2.6 GB per step at 157k pixels,
+    the bulk of a real clip's texture-stage time (reports/nha/README.md, session 4)."""
+
+    def __init__(self, n_features: int, n_cond: int, width: int, layers: int):
         super().__init__()
-        self.net = FilmSiren(3, n_cond, 3, width, layers)
+        self.net = FilmSiren(3 + n_features, n_cond, 3, width, layers)
 
-    def forward(self, points: Tensor, cond: Tensor) -> Tensor:
-        """points (P, 3) in [-1, 1], cond (P, n_cond) -> (P, 3) colours."""
-        return torch.sigmoid(self.net(points, cond))
+    def forward(self, points: Tensor, features: Tensor, frame_cond: Tensor, pixels_per_frame: list[int]) -> Tensor:
+        """points (P, 3) in [-1, 1] and features (P, C) of the pixels of B frames, frame by frame;
+        frame_cond (B, n_cond); pixels_per_frame: B counts summing to P -> (P, 3) colours."""
+        x = torch.cat([points, features], dim=-1).split(pixels_per_frame)
+        return torch.sigmoid(torch.cat([self.net(xb, cb) for xb, cb in zip(x, frame_cond)]))
