@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fit NHA on every packed subject of one dataset on the GPU machine, all in parallel, and bring
+# Fit NHA on every packed subject of one dataset on the GPU machine, one after another, and bring
 # back one .tgz per subject under $OUT (its tracking.npz, the run folder with the checkpoint after
 # the test-time fit, train_log.jsonl with the quality-vs-time probe, the log). Render and score
 # here afterwards with `nha-bench run` on the same subjects (the runner finds the fitted checkpoint).
@@ -7,13 +7,14 @@
 #   usage (device): bash scripts/gpu_campaign.sh DATASET PACKED_DIR BUDGET_S [nha-bench run options]
 #   carry: .whl (trimesh, libigl, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py
 #   pack); PACKED_DIR/_runs, if present, holds run folders of earlier calls to resume.
-#   TEST_FIT_RESERVE_S (default 130): seconds kept free for the test-time fit after training.
-# One subject per 10-minute call fits the paper preset (alone on the H100: 3000 steps in 234-366 s,
-# test-time fit 47-89 s; reports/nha/README.md, session 3); two sharing the GPU do not finish.
+#   TEST_FIT_RESERVE_S (default 80): seconds kept free for each subject's test-time fit.
+# Each subject gets an equal share of the time left when its turn comes. One fit alone on the H100
+# (paper preset, 3000 steps + test-time fit of 24 frames): ~4.5 min (reports/nha/README.md,
+# session 4), so two subjects fit one 10-minute call; fits sharing the GPU are slower in sum.
 set -u
 dataset=$1 packed=$2 budget=$3
 shift 3
-TEST_FIT_RESERVE_S=${TEST_FIT_RESERVE_S:-130}
+TEST_FIT_RESERVE_S=${TEST_FIT_RESERVE_S:-80}
 began=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
@@ -22,19 +23,19 @@ mkdir -p "$runs" "$OUT"
 [ -d "$packed/_runs" ] && cp -r "$packed/_runs/." "$runs/"
 python3 scripts/gpu_track.py --packed "$packed" --work "$work" --summary "$OUT/track_$dataset.json" \
     --preset tiny --budget-s $((budget / 2)) > "$OUT/track_$dataset.log" 2>&1
-left=$((budget - ($(date +%s) - began) - 30))
-# training stops early enough for the test-time fit (< 90 s for 24 frames, one fit alone);
-# an unfinished fit resumes from PACKED_DIR/_runs in the next call
-train_budget=$((left - TEST_FIT_RESERVE_S))
-[ "$train_budget" -lt 60 ] && train_budget=60
-for subject in "$work"/*/; do
-    name=$(basename "$subject")
-    [ -f "$subject/tracking.npz" ] || continue
+subjects=()
+for subject in "$work"/*/; do [ -f "$subject/tracking.npz" ] && subjects+=("$(basename "$subject")"); done
+for k in "${!subjects[@]}"; do
+    name=${subjects[$k]}
+    left=$(( (budget - ($(date +%s) - began) - 20) / (${#subjects[@]} - k) ))
+    # training stops early enough for this subject's test-time fit; an unfinished fit resumes
+    # from PACKED_DIR/_runs in the next call
+    train_budget=$((left - TEST_FIT_RESERVE_S))
+    [ "$train_budget" -lt 60 ] && train_budget=60
     timeout "$left" python3 -m nha_bench run --methods nha --dataset "$dataset" --data-root "$work" \
         --subjects "$name" --preset paper --runs-dir "$runs" --results "$runs/results.jsonl" \
-        --device cuda --fit-only --probe-every 250 --train-budget-s "$train_budget" "$@" > "$work/$name.log" 2>&1 &
+        --device cuda --fit-only --probe-every 250 --train-budget-s "$train_budget" "$@" > "$work/$name.log" 2>&1
 done
-wait
 nvidia-smi --query-gpu=name,memory.used --format=csv > "$OUT/gpu_$dataset.txt"
 for subject in "$work"/*/; do
     name=$(basename "$subject")
