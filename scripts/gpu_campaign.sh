@@ -18,7 +18,7 @@ TEST_FIT_RESERVE_S=${TEST_FIT_RESERVE_S:-80}
 began=$(date +%s)
 python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-work=/tmp/work/$dataset runs=/tmp/runs
+work=/tmp/work/$dataset/$(basename "$packed") runs=/tmp/runs  # one work folder per call: campaigns may share the GPU
 mkdir -p "$runs" "$OUT"
 [ -d "$packed/_runs" ] && cp -r "$packed/_runs/." "$runs/"
 python3 scripts/gpu_track.py --packed "$packed" --work "$work" --summary "$OUT/track_$dataset.json" \
