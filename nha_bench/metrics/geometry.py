@@ -267,7 +267,8 @@ class _Hausdorff(Metric):
             f"libigl-{version('libigl')}:point_mesh_squared_distance+AABB,"
             f"trimesh-{trimesh.__version__}:{self.n_samples} area-uniform surface samples "
             f"(seed {self.seed}), rigid then similarity point-to-plane ICP on {ICP_SAMPLES} samples, "
-            f"<= {ICP_MAX_ITERATIONS} iterations, tol {ICP_TOLERANCE_MM} mm"
+            f"<= {ICP_MAX_ITERATIONS} iterations, tol {ICP_TOLERANCE_MM} mm; "
+            f"prediction {self.pred_region or 'whole mesh'} vs ground truth {self.target_region or 'whole mesh'}"
         )
 
     def _frame(self, pair: MeshPair, i: int) -> tuple[float, ...]:
