@@ -237,13 +237,16 @@ def test_fixture_mesh_projects_onto_mask(root):
     K = s.meta.K.astype(np.float64)
     for i in s.split("train") + s.split("val"):
         mesh, m = s.mesh(i), s.mask(i)
+        hair = mesh.vertex_masks["hair"]
         assert mesh.vertices[:, 2].min() > 0  # in front of the camera, mm
-        assert 150 < np.linalg.norm(mesh.vertices.max(0) - mesh.vertices.min(0)) < 600  # a head in mm
+        assert 150 < np.linalg.norm(np.ptp(mesh.vertices[~hair], axis=0)) < 600  # head and neck skin in mm
         px = np.floor(post.project(mesh.vertices, K)).astype(int)
         inside = (px >= 0).all(1) & (px < s.meta.width).all(1)
         hit = np.zeros(len(px), bool)
         hit[inside] = m[px[inside, 1], px[inside, 0]]
-        assert hit.mean() > 0.97
+        assert hit[~hair].mean() > 0.97
+        # long hair hangs out of the frame; inside it, its thin strand tips may miss the alpha mask
+        assert hit[hair & inside].mean() > 0.9
 
 
 @pytest.mark.parametrize("root", _fixture_subjects(), ids=lambda p: p.name)
