@@ -9,7 +9,7 @@ SUBJECT/
   mask/000000.png      8-bit, foreground > 127
   parsing/000000.png   8-bit labels, see LABELS
   normal/000000.png    8-bit RGB camera-space normal, n = png / 127.5 - 1 (0 outside the head)
-  mesh/000000.npz      GT mesh, mm, camera frame, vertex masks "face"/"head" (nha_bench.mesh.Mesh)
+  mesh/000000.npz      GT mesh, mm, camera frame, vertex masks "face"/"head" (skin) and optional "hair" (nha_bench.mesh.Mesh)
   landmarks.npy        (N, 68, 3) float32: x, y in pixels, visibility/confidence in [0, 1]
   tracking.npz         per-frame head-model parameters: shape (n_shape,), expr (N, n_expr),
                        pose (N, 15), translation (N, 3) in metres, model (str)
