@@ -14,7 +14,7 @@ from nha_bench.datasets import Subject, validate_subject
 from nha_bench.datasets.video import pipeline, prepare
 from nha_bench.datasets.video.errors import VideoError, VideoWarning
 from nha_bench.datasets.video.landmarks import DlibLandmarks, FaceMesh, mesh_to_ibug68
-from nha_bench.datasets.video.parsing import EYES, SKIN
+from nha_bench.datasets.video.parsing import EYES, HAIR, SKIN, SKIN_DISTANCE, _gauss, _mahal, fallback_parsing, mesh_regions, _poly
 from nha_bench.errors import ExistsError, UnavailableError
 
 CLIP = Path(__file__).parent / "assets" / "clip_d3.mp4"  # d3.mp4 frames 0, 6, ..., 66 at 192x192, 5 fps
@@ -248,3 +248,27 @@ def test_contact_sheet_layout(subject: Path, tmp_path: Path):
     expected = cv2.resize(s.mask(11).astype(np.uint8) * 255, (64, 64), interpolation=cv2.INTER_AREA)
     assert np.abs(mask_tile.astype(int) - expected).mean() < 2
     assert len(PALETTE) == 7
+
+
+def test_fallback_parsing_tells_skin_coloured_hair_from_skin():
+    """Light-brown hair that passes the skin-colour threshold is hair above the chin (it is nearer
+    the colour above the face); neck skin below the chin stays skin. Painted image, real face mesh."""
+    frame = _frames()[0]
+    mesh = FaceMesh(max_faces=1)(frame)[0]
+    h, w = frame.shape[:2]
+    face = _poly((h, w), mesh, mesh_regions()["oval"])
+    oval_top = mesh[np.unique(np.concatenate(mesh_regions()["oval"])), 1].min()
+    chin_y = mesh[152, 1]
+    ys = np.arange(h)[:, None].repeat(w, 1)
+    rng = np.random.default_rng(0)
+    image = np.full((h, w, 3), (205.0, 160.0, 135.0)) + rng.normal(0, 6, (h, w, 3))  # skin (face, neck)
+    hair = ~face & (ys < chin_y)
+    image[hair] += (-10.0, -10.0, -12.0)  # light brown hair, close to the skin colour
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    mask = np.ones((h, w), bool)
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    skin_model = _gauss(lab[cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)])
+    assert np.median(_mahal(lab[hair], skin_model)) < SKIN_DISTANCE  # the threshold alone calls it skin
+    labels = fallback_parsing(image, mask, mesh)
+    assert (labels[hair & (ys < oval_top)] == HAIR).mean() > 0.9
+    assert (labels[~face & (ys > chin_y + 5)] == SKIN).mean() > 0.9

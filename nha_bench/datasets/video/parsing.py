@@ -2,8 +2,9 @@
 
 The fallback builds labels from geometry and colour (see README.md in this folder for its
 weaknesses): face-mesh polygons give skin, eyes and mouth interior; a colour model of the face
-skin finds neck, ears and forehead skin outside the mesh; the remaining foreground above the chin
-is hair; below the chin clothes, except hair-coloured pixels beside the neck just under the chin.
+skin finds neck, ears and forehead skin outside the mesh (above the chin only pixels nearer the
+skin colour than the colour above the face, i.e. the hair's); the remaining foreground above the
+chin is hair; below the chin clothes, except hair-coloured pixels beside the neck just under the chin.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from nha_bench.datasets.format import LABELS
 SKIN, EYES, EARS, HAIR, MOUTH, CLOTHES = 1, 2, 3, 4, 5, 6
 assert LABELS[SKIN] == "skin_neck" and LABELS[EARS] == "ears" and LABELS[CLOTHES] == "clothes"
 SKIN_DISTANCE = 3.0  # Mahalanobis distance (Lab) below which a pixel counts as skin-coloured
-FALLBACK_ID = "nha_bench fallback parsing (face-mesh polygons + Lab skin model + selfie mask)"
+HAIR_SKIN_SEPARATION = 1.0  # the hair colour model competes with the skin model when its mean is this far from skin
+FALLBACK_ID = "nha_bench fallback parsing (face-mesh polygons + Lab skin vs hair colour models + selfie mask)"
 
 CHIN, BROW_L, BROW_R, NOSE_BOTTOM, MOUTH_L, MOUTH_R = 152, 105, 334, 2, 61, 291
 
@@ -97,11 +99,6 @@ def fallback_parsing(rgb: np.ndarray, mask: np.ndarray, mesh: np.ndarray | None)
     lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
     inner = cv2.erode(face.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool) & ~eyes & ~mouth & mask
     outside = mask & ~face
-    skin_model = _gauss(lab[inner])
-    skin_like = np.zeros_like(mask)
-    if skin_model is not None:  # only pixels outside the face need the colour test
-        skin_like[outside] = _mahal(lab[outside], skin_model) < SKIN_DISTANCE
-
     ys, xs = np.arange(h)[:, None], np.arange(w)[None, :]
     chin_y = mesh[CHIN, 1]
     brow_y = min(mesh[BROW_L, 1], mesh[BROW_R, 1])
@@ -109,6 +106,19 @@ def fallback_parsing(rgb: np.ndarray, mask: np.ndarray, mesh: np.ndarray | None)
     oval = mesh[np.unique(np.concatenate(regions["oval"]))]
     face_w = oval[:, 0].max() - oval[:, 0].min()
     face_top = oval[:, 1].min()
+
+    skin_model = _gauss(lab[inner])
+    hair_model = _gauss(lab[outside & (ys < face_top)])  # the foreground above the face: mostly hair
+    skin_like = np.zeros_like(mask)
+    if skin_model is not None:  # only pixels outside the face need the colour test
+        d_skin = _mahal(lab[outside], skin_model)
+        skin_like[outside] = d_skin < SKIN_DISTANCE
+        if hair_model is not None and _mahal(hair_model[0], skin_model) >= HAIR_SKIN_SEPARATION:
+            # light brown or blond hair passes the skin threshold: above the chin a pixel must also
+            # be nearer the skin colour than the hair colour (skipped when the region above the
+            # face is skin itself; below the chin shadowed neck skin would lose to dark hair)
+            below_chin = np.broadcast_to(ys >= chin_y, mask.shape)[outside]
+            skin_like[outside] &= (d_skin < _mahal(lab[outside], hair_model)) | below_chin
 
     # ears: skin-coloured, beside the face oval between brow and mouth height, within 0.3 face widths
     row_band = (ys > brow_y) & (ys < mouth_y)
@@ -127,7 +137,6 @@ def fallback_parsing(rgb: np.ndarray, mask: np.ndarray, mesh: np.ndarray | None)
     # hair hanging beside the neck: below the chin, beside the face oval, not lower than half a face
     # width under the chin, and closer in colour to the hair above the face than to the clothes
     beside = below & ~near_x & (ys < chin_y + 0.5 * face_w)
-    hair_model = _gauss(lab[rest & (ys < face_top)])
     clothes_model = _gauss(lab[rest & (ys > chin_y + 0.5 * face_w)])
     if hair_model is not None and clothes_model is not None and beside.any():
         is_hair = _mahal(lab[beside], hair_model) < _mahal(lab[beside], clothes_model)
