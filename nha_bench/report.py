@@ -51,9 +51,11 @@ def training_curves(runs_dir: Path) -> str | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from nha_bench.runner import TRAIN_LOG, read_train_log
+
     curves = {}
-    for log in sorted(runs_dir.glob("*/*/*/train_log.jsonl")):
-        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    for log in sorted(runs_dir.glob(f"*/*/*/{TRAIN_LOG}")):
+        rows = read_train_log(log.parent)
         if rows:
             curves["/".join(log.parts[-4:-1])] = rows
     if not curves:

@@ -89,6 +89,15 @@ def config_hash(method: Method, preset: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
+TRAIN_LOG = "train_log.jsonl"
+
+
+def read_train_log(run_dir: Path) -> list[dict]:
+    """The rows of a run folder's training log (one per step; empty when there is none)."""
+    log = run_dir / TRAIN_LOG
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+
+
 def _probe_l1(method: Method, probe: Sequence) -> float:
     """The benchmark's l1 (mean over the probe frames) of ``probe`` rendered with its tracked
     parameters."""
@@ -112,7 +121,7 @@ def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progr
     start, elapsed = state.get("step", 0), state.get("elapsed_s", 0.0)
     total = method.num_iterations()
     task = progress.add_task(f"fit {label}", total=max(total, 1), completed=start if total else 1)
-    log = (run_dir / "train_log.jsonl").open("a")
+    log = (run_dir / TRAIN_LOG).open("a")
     began = time.perf_counter() - elapsed
     deadline = time.perf_counter() + settings.train_budget_s if settings.train_budget_s is not None else None
     try:

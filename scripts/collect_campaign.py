@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nha_bench.runner import read_train_log
+
 
 def collect(runs_dir: Path) -> dict[str, dict]:
     """{"dataset/subject": state + probe_l1} for every ``nha/<dataset>/<subject>`` run folder."""
@@ -20,8 +22,7 @@ def collect(runs_dir: Path) -> dict[str, dict]:
     for state_path in sorted(runs_dir.glob("nha/*/*/checkpoint/state.json")):
         run = state_path.parents[1]
         entry = json.loads(state_path.read_text())
-        log = run / "train_log.jsonl"
-        rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        rows = read_train_log(run)
         entry["probe_l1"] = [[r["step"] + 1, round(r["elapsed_s"], 1), round(r["probe_l1"], 4)] for r in rows if "probe_l1" in r]
         entry["stages"] = _stage_times(rows)
         summary[f"{run.parent.name}/{run.name}"] = entry
