@@ -85,10 +85,13 @@ def test_sequence_is_seeded_and_validation_is_novel():
     val_units = {u for f in frames[200:] for u in f["units"]}
     val_only = {u for units, _ in spec.VAL_ONLY_CHANNELS.values() for u in units}
     assert not train_units & val_only and val_units & val_only
-    yaw = np.array([f["yaw"] for f in frames])
-    assert np.abs(yaw[:200]).max() <= spec.TRAIN_LIMITS[0] + 1e-6
-    assert np.abs(yaw[200:]).max() > spec.TRAIN_LIMITS[0]  # poses beyond the training range
-    assert np.abs(np.diff(yaw[:200])).max() < 5  # smooth: under 5 degrees per frame
+    yaw, pitch = (np.array([f[k] for f in frames]) for k in ("yaw", "pitch"))
+    n_turn = round(200 * spec.TRAIN_TURN_FRACTION)
+    # the head turn shows both sides; the rest of training stays within the limits
+    assert yaw[:n_turn].max() > spec.TRAIN_TURN_YAW - 5 and yaw[:n_turn].min() < -spec.TRAIN_TURN_YAW + 5
+    assert np.abs(yaw[n_turn:200]).max() <= spec.TRAIN_LIMITS[0] + 1e-6
+    assert np.abs(pitch[200:]).max() > spec.TRAIN_LIMITS[1]  # poses beyond the training range
+    assert np.abs(np.diff(yaw[:200])).max() < 10  # smooth: under 10 degrees per frame
     assert views.count("novel") == 60 and views[-1] == "novel" and set(views[:200]) == {"front"}
 
 

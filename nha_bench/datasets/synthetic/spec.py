@@ -28,8 +28,13 @@ VAL_ONLY_CHANNELS: dict[str, tuple[tuple[str, ...], float]] = {
     "nose_wrinkle": (("NoseWrinkler",), 0.7),
 }
 BLINK_UNITS = ("LeftUpperLidClosed", "RightUpperLidClosed")
-# Head pose limits in degrees (yaw, pitch, roll); validation reaches further.
+# Head pose limits in degrees (yaw, pitch, roll); validation reaches further in pitch and roll.
 TRAIN_LIMITS = (30.0, 15.0, 15.0)
+# The training sequence opens with a head turn (0 -> +TURN_YAW -> -TURN_YAW -> 0), as in a capture
+# where the subject first turns the head: without side views no silhouette sees the back of the
+# head, and a monocular method cannot recover the skull's depth (reports/nha/README.md, session 5).
+TRAIN_TURN_FRACTION = 0.25
+TRAIN_TURN_YAW = 60.0
 VAL_LIMITS = (38.0, 20.0, 18.0)
 NOVEL_VIEW_FRACTION = 2 / 7  # of the validation frames (60 of 210)
 NOVEL_VIEW_YAW = (30.0, 50.0)  # degrees, camera orbit for novel views
@@ -138,10 +143,24 @@ def motion(n: int, rng: np.random.Generator, limits: tuple[float, float, float],
     return frames
 
 
+def add_head_turn(frames: list[dict], n_turn: int, peak_yaw: float) -> None:
+    """Open ``frames`` with a head turn: over the first ``n_turn`` frames the yaw follows
+    peak * sin(2 pi t) while the random motion fades in (so the sequence stays smooth)."""
+    for i in range(min(n_turn, len(frames))):
+        t = i / n_turn
+        fade = 0.5 - 0.5 * np.cos(np.pi * t)
+        frame = frames[i]
+        frame["yaw"] = round(float(peak_yaw * np.sin(2 * np.pi * t) + fade * frame["yaw"]), 3)
+        frame["pitch"] = round(float(fade * frame["pitch"]), 3)
+        frame["roll"] = round(float(fade * frame["roll"]), 3)
+
+
 def sequence(train: int, val: int, seed: int) -> tuple[list[dict], dict[str, list[int]], list[str]]:
-    """Frames (pose + units) of train then val, the splits, and each frame's camera kind."""
+    """Frames (pose + units) of train then val, the splits, and each frame's camera kind. The
+    training frames open with a head turn (TRAIN_TURN_FRACTION of them, up to +-TRAIN_TURN_YAW)."""
     rng = np.random.default_rng(seed)
     frames = motion(train, rng, TRAIN_LIMITS, TRAIN_CHANNELS)
+    add_head_turn(frames, int(round(train * TRAIN_TURN_FRACTION)), TRAIN_TURN_YAW)
     frames += motion(val, rng, VAL_LIMITS, {**TRAIN_CHANNELS, **VAL_ONLY_CHANNELS})
     n_novel = int(round(val * NOVEL_VIEW_FRACTION))
     views = ["front"] * (train + val - n_novel) + ["novel"] * n_novel
