@@ -1,0 +1,26 @@
+"""How far NHA's offset network G moves each head-model region: |G(v, neutral pose)| in mm per
+region (mean, 95th percentile, max) and the component along the vertex normal (outward growth).
+Run as: python reports/nha/offset_magnitudes.py SUBJECT CHECKPOINT_DIR [OVERRIDES_JSON]"""
+import json
+import sys
+
+import torch
+
+from nha_bench.datasets.format import Subject
+from nha_bench.method import Sequence
+from nha_bench.methods.nha import Nha
+from nha_bench.render import vertex_normals
+
+torch.set_num_threads(2)
+method = Nha(**json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
+method.setup(Sequence(Subject(sys.argv[1]), "train"), "paper", "cpu", 0)
+method.load(sys.argv[2])
+avatar = method.avatar
+with torch.no_grad():
+    offsets = avatar.offset_mlp(avatar.canonical, torch.zeros(1, 12))[0] * 1000.0
+    outward = (offsets * vertex_normals(avatar.head.canonical_vertices[None], avatar.faces)[0]).sum(-1)
+size = offsets.norm(dim=-1)
+for name in ("face", "scalp", "ears", "neck"):
+    r = avatar.head.regions[name]
+    print(f"{name}: |offset| mean {size[r].mean():.2f} mm, p95 {size[r].quantile(0.95):.2f}, max {size[r].max():.2f}; "
+          f"outward mean {outward[r].mean():.2f}, p95 {outward[r].quantile(0.95):.2f}")
