@@ -1,0 +1,38 @@
+"""NHA's soft semantic classes against the ground-truth parsing on four training frames of a fitted
+subject: per row GT parsing | predicted class map | GT parsing with the predicted outline (yellow).
+Colours: skin tan, eyes blue, ears green, hair brown, mouth red.
+Run as: python reports/nha/semantic_overlay.py SUBJECT CHECKPOINT_DIR OVERRIDES_JSON OUT.png"""
+import json
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from nha_bench.datasets.format import Subject
+from nha_bench.head.base import HeadParams
+from nha_bench.method import Sequence
+from nha_bench.methods.nha import Nha
+
+FRAMES = (0, 12, 37, 120)  # frontal start, both sides of the head turn, a later frame
+PALETTE = np.array([[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 60, 20], [255, 0, 0]], np.uint8)
+
+torch.set_num_threads(2)
+method = Nha(**json.loads(sys.argv[3]))
+method.setup(Sequence(Subject(sys.argv[1]), "train"), "paper", "cpu", 0)
+method.load(sys.argv[2])
+idx = torch.tensor(FRAMES)
+params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
+data = method.frames.select(idx)
+with torch.no_grad():
+    soft = method.avatar.semantics(method.avatar.geometry(params).verts_cam, data.K, data.height, data.width, 1.0).numpy()
+rows = []
+for b in range(len(FRAMES)):
+    covered = 1.0 - np.prod(1.0 - soft[b], axis=0) > 0.5
+    labels = np.where(covered, soft[b].argmax(0) + 1, 0)
+    truth = data.parsing[b].reshape(data.height, data.width).numpy().astype(int)
+    outline = covered & ~(np.roll(covered, 1, 0) & np.roll(covered, -1, 0) & np.roll(covered, 1, 1) & np.roll(covered, -1, 1))
+    overlay = PALETTE[truth].copy()
+    overlay[outline] = (255, 255, 0)
+    rows.append(np.concatenate([PALETTE[truth], PALETTE[labels], overlay], axis=1))
+iio.imwrite(sys.argv[4], np.concatenate(rows, axis=0))
