@@ -16,13 +16,10 @@ dataset=$1 packed=$2 budget=$3
 shift 3
 TEST_FIT_RESERVE_S=${TEST_FIT_RESERVE_S:-80}
 began=$(date +%s)
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-work=/tmp/work/$dataset/$(basename "$packed") runs=/tmp/runs  # one work folder per call: campaigns may share the GPU
-mkdir -p "$runs" "$OUT"
-[ -d "$packed/_runs" ] && cp -r "$packed/_runs/." "$runs/"
-python3 scripts/gpu_track.py --packed "$packed" --work "$work" --summary "$OUT/track_$dataset.json" \
-    --preset tiny --budget-s $((budget / 2)) > "$OUT/track_$dataset.log" 2>&1
+runs=/tmp/runs
+mkdir -p "$runs"
+[ -d "$packed/_runs" ] && cp -r "$packed/_runs/." "$runs/"  # run folders of earlier calls resume
+source scripts/gpu_prepare.sh
 subjects=()
 for subject in "$work"/*/; do [ -f "$subject/tracking.npz" ] && subjects+=("$(basename "$subject")"); done
 for k in "${!subjects[@]}"; do

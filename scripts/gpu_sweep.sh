@@ -8,19 +8,14 @@
 #   SPEC: TAG=SUBJECT:FIELD=JSON[ FIELD=JSON ...]  (one nha option per word, JSON without spaces),
 #         e.g. 'f1_lap10=subject_f1:w_offset_lap=10 iterations=1800 stage_fractions=[1.0,0.0]'
 #   carry: .whl (trimesh, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py pack).
-# At most 6 SPECs: the device returns 8 files (6 + the tracking summary and log). Every fit stops training at BUDGET_S minus the
-# start-up and TEST_FIT_RESERVE_S (default 30) and keeps its checkpoint.
+# At most 6 SPECs: the device returns 8 files (6 + the tracking summary and log). Every fit stops
+# training at BUDGET_S minus the start-up and TEST_FIT_RESERVE_S (default 30), keeping its checkpoint.
 set -u
 dataset=$1 packed=$2 budget=$3
 shift 3
 TEST_FIT_RESERVE_S=${TEST_FIT_RESERVE_S:-30}
 began=$(date +%s)
-python3 -m pip install -q --no-index --no-deps --no-compile --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
-work=/tmp/work/$dataset/$(basename "$packed")
-mkdir -p "$OUT"
-python3 scripts/gpu_track.py --packed "$packed" --work "$work" --summary "$OUT/track_$dataset.json" \
-    --preset tiny --budget-s $((budget / 2)) > "$OUT/track_$dataset.log" 2>&1
+source scripts/gpu_prepare.sh
 train_budget=$((budget - ($(date +%s) - began) - TEST_FIT_RESERVE_S - 30))
 pids=()
 for spec in "$@"; do
