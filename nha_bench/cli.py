@@ -289,6 +289,33 @@ def data_prepare(
     console.print(f"wrote {path}")
 
 
+@data_app.command("track")
+def data_track(
+    path: Path = typer.Argument(..., help="A subject folder or a folder of subjects."),
+    preset: str = typer.Option("full", help="Tracker preset: tiny | full."),
+    head_model: str = typer.Option("ict", help="Head model: ict | flame."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda."),
+    force: bool = typer.Option(False, help="Track again subjects that have a tracking.npz."),
+) -> None:
+    """Track the head model on every frame of the subject(s) and write tracking.npz (a killed run resumes)."""
+    from nha_bench.datasets import find_subjects
+    from nha_bench.runner import resolve_device
+    from nha_bench.tracking import TrackerConfig, track_subject
+
+    subjects = find_subjects(path)
+    if not subjects:
+        _fail(NhaBenchError("no subject folder (with meta.json) found", path, fix="point to a subject or dataset folder"))
+    try:
+        config = TrackerConfig.preset(preset)
+        for root in subjects:
+            if (Path(root) / "tracking.npz").is_file() and not force:
+                console.print(f"{root}: tracked already (--force tracks it again)")
+                continue
+            console.print(f"wrote {track_subject(root, head_model=head_model, device=resolve_device(device), config=config, force=force)}")
+    except NhaBenchError as exc:
+        _fail(exc)
+
+
 @data_app.command("validate")
 def data_validate(path: Path = typer.Argument(..., help="A subject folder or a folder of subjects.")) -> None:
     """List every problem of the subject folder(s), with the file it concerns."""

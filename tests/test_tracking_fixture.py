@@ -6,13 +6,14 @@ import shutil
 
 import numpy as np
 import torch
+from typer.testing import CliRunner
 
 from nha_bench.datasets import Subject, validate_subject
 from nha_bench.datasets.catalog import TINY_ROOT
 from nha_bench.head import load_head_model
 from nha_bench.head.base import HeadParams
 from nha_bench.render import project
-from nha_bench.tracking import TrackerConfig, track_subject
+from nha_bench.cli import app
 from nha_bench.tracking.camera import head_vertices_camera
 
 
@@ -20,8 +21,12 @@ def test_tracker_fits_the_builtin_tiny_dataset(tmp_path):
     root = tmp_path / "subject_f1"
     shutil.copytree(TINY_ROOT / "subject_f1", root)
     (root / "tracking.npz").unlink()
-    track_subject(root, device="cpu", config=TrackerConfig.preset("tiny"), progress=False)
+    cli = CliRunner()
+    result = cli.invoke(app, ["data", "track", str(tmp_path), "--preset", "tiny", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
     assert validate_subject(root) == []
+    again = cli.invoke(app, ["data", "track", str(tmp_path), "--preset", "tiny", "--device", "cpu"])
+    assert again.exit_code == 0 and "tracked already" in again.output  # nothing is overwritten without --force
     subject = Subject(root)
     data = subject.tracking()
     # Independent check: project the tracked model's landmark points and compare with the GT landmarks.

@@ -1,0 +1,79 @@
+"""CPU probe: does a wider soft-silhouette edge let NHA's stage 1 grow the back of the head?
+
+Stage 1 only (geometry), the paper preset without the subdivision at 128^2, one thread, trained on
+the head-turn frames (the first quarter of the training split) for STEPS steps while the silhouette
+edge width goes from SIGMA_START to SIGMA_END training pixels (geometric decay over the steps; the
+method's module constant SIGMA_PX is set before every step). Before and after, prints what G's
+neutral offsets do behind the ears (along the outward template normal, mm) and, on the most
+frontal and the two most turned frames, the face-anchored mean distance prediction -> ground truth
+(`hausdorff_full`'s direction) and ground truth -> prediction (completeness: a missing back shows here).
+Run as: python reports/nha/silhouette_sigma_probe.py SUBJECT SIGMA_START SIGMA_END STEPS [OVERRIDES_JSON]
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+import trimesh
+
+import nha_bench.methods.nha.method as nha_method
+from nha_bench.datasets.format import Subject
+from nha_bench.head.base import HeadParams
+from nha_bench.mesh import Mesh
+from nha_bench.method import Sequence
+from nha_bench.methods.nha import Nha
+from nha_bench.metrics.geometry import align_to_head, point_surface_distances, region_mesh, transform
+from nha_bench.render import vertex_normals
+
+torch.set_num_threads(1)
+subject_dir, sigma_start, sigma_end, steps = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+overrides = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+subject = Subject(subject_dir)
+n_turn = len(subject.split("train")) // 4
+sequence = Sequence(subject, "train", positions=tuple(range(n_turn)))
+method = Nha(subdivide=False, train_size=128, iterations=10**6, stage_fractions=(1.0, 0.0), test_iterations=0, **overrides)
+method.setup(sequence, "paper", "cpu", 0)
+avatar = method.avatar
+
+yaw = method.pose[:, 1].detach().numpy()  # y component of the global axis-angle rotation
+frames = [int(np.abs(yaw).argmin()), int(yaw.argmax()), int(yaw.argmin())]
+canonical = avatar.head.canonical_vertices
+outward = vertex_normals(canonical[None], avatar.faces)[0]
+back = canonical[:, 2] < canonical[avatar.head.regions["ears"], 2].min()  # z towards the viewer
+
+
+def report(label: str) -> None:
+    """Offsets behind the ears and the distances on the chosen frames."""
+    with torch.no_grad():
+        neutral = avatar.offset_mlp(avatar.canonical, torch.zeros(1, method.pose.shape[1] - 3))[0]
+        normal_mm = (neutral * outward).sum(-1)[back].numpy() * 1000.0
+        idx = torch.tensor(frames)
+        params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
+        verts = (avatar.geometry(params).verts_cam * 1000.0).numpy().astype(np.float64)
+    print(f"{label}: offsets behind the ears along the normal mean {normal_mm.mean():+.2f} mm, "
+          f"p90 {np.percentile(normal_mm, 90):+.2f}, max {normal_mm.max():+.2f}", flush=True)
+    faces = avatar.faces.numpy()
+    regions = {k: v.numpy() for k, v in avatar.head.regions.items() if k in ("face", "head")}
+    for position, v in zip(frames, verts):
+        pred, gt = Mesh(v, faces, dict(regions)), subject.mesh(sequence.indices[position])
+        _, similarity, _ = align_to_head(pred, gt)
+        target = region_mesh(gt, None, "ground truth")
+        pred_points, _ = trimesh.sample.sample_surface(region_mesh(pred, None, "prediction"), 3000, seed=0)
+        gt_points, _ = trimesh.sample.sample_surface(target, 3000, seed=0)
+        aligned = transform(v, similarity)
+        to_gt = point_surface_distances(transform(pred_points, similarity), target.vertices, target.faces).mean()
+        to_pred = point_surface_distances(gt_points, aligned, faces).mean()
+        print(f"  frame {sequence.indices[position]} (yaw {np.degrees(yaw[position]):+.0f} deg): "
+              f"prediction -> GT {to_gt:.2f} mm, GT -> prediction {to_pred:.2f} mm", flush=True)
+
+
+report("step 0")
+began, silhouette = time.time(), []
+for step in range(steps):
+    nha_method.SIGMA_PX = sigma_start * (sigma_end / sigma_start) ** (step / max(steps - 1, 1))
+    silhouette.append(method.train_iteration(step)["silhouette"])
+    if step % 25 == 24:
+        print(step + 1, round(time.time() - began, 1), "s, sigma", round(nha_method.SIGMA_PX, 2),
+              "silhouette", round(sum(silhouette[-25:]) / 25, 4), flush=True)
+report(f"step {steps}")
