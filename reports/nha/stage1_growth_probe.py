@@ -1,13 +1,13 @@
-"""CPU probe: does a wider soft-silhouette edge let NHA's stage 1 grow the back of the head?
+"""CPU probe: how far does NHA's stage 1 grow the back of the head under a given setting?
 
-Stage 1 only (geometry), the paper preset without the subdivision at 128^2, one thread, trained on
-the head-turn frames (the first quarter of the training split) for STEPS steps while the silhouette
-edge width goes from SIGMA_START to SIGMA_END training pixels (geometric decay over the steps; the
-method's module constant SIGMA_PX is set before every step). Before and after, prints what G's
+Stage 1 only (geometry), the paper preset without the subdivision at 128^2 plus OVERRIDES_JSON, one
+thread, trained on the head-turn frames (the first quarter of the training split) for STEPS steps,
+logging the mean silhouette soft-xor of every 25 steps. Before and after, prints what G's
 neutral offsets do behind the ears (along the outward template normal, mm) and, on the most
 frontal and the two most turned frames, the face-anchored mean distance prediction -> ground truth
-(`hausdorff_full`'s direction) and ground truth -> prediction (completeness: a missing back shows here).
-Run as: python reports/nha/silhouette_sigma_probe.py SUBJECT SIGMA_START SIGMA_END STEPS [OVERRIDES_JSON]
+(`hausdorff_full`'s direction) and ground-truth skin of the head (its 'head' mask: skull and face,
+no hair or neck) -> prediction (completeness: a missing back of the skull shows here).
+Run as: python reports/nha/stage1_growth_probe.py SUBJECT STEPS [OVERRIDES_JSON]
 """
 import json
 import sys
@@ -17,7 +17,6 @@ import numpy as np
 import torch
 import trimesh
 
-import nha_bench.methods.nha.method as nha_method
 from nha_bench.datasets.format import Subject
 from nha_bench.head.base import HeadParams
 from nha_bench.mesh import Mesh
@@ -27,8 +26,8 @@ from nha_bench.metrics.geometry import align_to_head, point_surface_distances, r
 from nha_bench.render import vertex_normals
 
 torch.set_num_threads(1)
-subject_dir, sigma_start, sigma_end, steps = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-overrides = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+subject_dir, steps = sys.argv[1], int(sys.argv[2])
+overrides = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
 subject = Subject(subject_dir)
 n_turn = len(subject.split("train")) // 4
 sequence = Sequence(subject, "train", positions=tuple(range(n_turn)))
@@ -60,20 +59,18 @@ def report(label: str) -> None:
         _, similarity, _ = align_to_head(pred, gt)
         target = region_mesh(gt, None, "ground truth")
         pred_points, _ = trimesh.sample.sample_surface(region_mesh(pred, None, "prediction"), 3000, seed=0)
-        gt_points, _ = trimesh.sample.sample_surface(target, 3000, seed=0)
+        gt_points, _ = trimesh.sample.sample_surface(region_mesh(gt, "head", "ground truth"), 3000, seed=0)
         aligned = transform(v, similarity)
         to_gt = point_surface_distances(transform(pred_points, similarity), target.vertices, target.faces).mean()
         to_pred = point_surface_distances(gt_points, aligned, faces).mean()
         print(f"  frame {sequence.indices[position]} (yaw {np.degrees(yaw[position]):+.0f} deg): "
-              f"prediction -> GT {to_gt:.2f} mm, GT -> prediction {to_pred:.2f} mm", flush=True)
+              f"prediction -> GT {to_gt:.2f} mm, GT head skin -> prediction {to_pred:.2f} mm", flush=True)
 
 
 report("step 0")
 began, silhouette = time.time(), []
 for step in range(steps):
-    nha_method.SIGMA_PX = sigma_start * (sigma_end / sigma_start) ** (step / max(steps - 1, 1))
     silhouette.append(method.train_iteration(step)["silhouette"])
     if step % 25 == 24:
-        print(step + 1, round(time.time() - began, 1), "s, sigma", round(nha_method.SIGMA_PX, 2),
-              "silhouette", round(sum(silhouette[-25:]) / 25, 4), flush=True)
+        print(step + 1, round(time.time() - began, 1), "s, silhouette", round(sum(silhouette[-25:]) / 25, 4), flush=True)
 report(f"step {steps}")
