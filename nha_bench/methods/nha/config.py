@@ -47,9 +47,6 @@ class NhaConfig:
     w_normal: Stagewise = (1e-1, 0.0, 1e-2)
     w_semantic: Stagewise = (1.0, 0.0, 1e-1)  # stage 1 x10 the official 1e-1: the hair must grow
     w_silhouette: Stagewise = (1.0, 0.0, 1e-1)
-    # semantic and silhouette xor averaged over this many image-pyramid levels (1: training size
-    # only; each further level halves the size, so the 1-px soft edge reaches twice as far)
-    silhouette_levels: int = 1
     w_rgb: Stagewise = (0.0, 1.0, 5e-2)
     w_perc: Stagewise = (0.0, 10.0, 5e-1)
     w_reg_shape: float = 1e-4

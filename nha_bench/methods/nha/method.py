@@ -18,7 +18,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nha_bench.errors import NhaBenchError
@@ -159,7 +158,13 @@ class Nha(Method):
         if w["eyelid"]:
             terms["eyelid"] = w["eyelid"] * px * L.eyelid_l1(lmk, data.landmarks, data.lmk_weight)
         if w["semantic"] or w["silhouette"]:
-            terms.update(self._region_terms(geo.verts_cam, data, w))
+            sem = av.semantics(geo.verts_cam, K, h, wd, SIGMA_PX)
+            if w["semantic"] and data.parsing is not None:
+                xor = [L.soft_xor(sem[:, k], (data.parsing == PARSING_OF_SEMANTIC[k]).float()) for k in range(N_SEMANTIC_XOR)]
+                terms["semantic"] = w["semantic"] * torch.stack(xor).sum()
+            if w["silhouette"]:
+                union = 1.0 - torch.prod(1.0 - sem, dim=1, keepdim=True)
+                terms["silhouette"] = w["silhouette"] * L.soft_xor(union, data.head)
         use_normal = bool(w["normal"]) and data.normal is not None
         use_rgb = bool(w["rgb"] or w["perc"])
         if use_normal or use_rgb:
@@ -182,35 +187,6 @@ class Nha(Method):
             terms["reg_shape"] = c.w_reg_shape * params.shape.pow(2).sum(-1).mean()
         terms["reg_expr"] = c.w_reg_expr * params.expr.pow(2).sum(-1).mean()
         terms["reg_pose"] = c.w_reg_pose * params.pose[:, 3:].pow(2).sum(-1).mean()
-        return terms
-
-    def _region_terms(self, verts_cam: Tensor, data: FrameData, w: dict[str, float]) -> dict[str, Tensor]:
-        """Weighted semantic and silhouette soft-xor, averaged over ``silhouette_levels`` image-pyramid
-        levels (targets area-pooled, intrinsics scaled to each level's size)."""
-        c, av = self._cfg(), self.avatar
-        use_semantic = bool(w["semantic"]) and data.parsing is not None
-        labels = [(data.parsing == PARSING_OF_SEMANTIC[k]).float()[:, None] for k in range(N_SEMANTIC_XOR)] if use_semantic else []
-        semantic, silhouette = [], []
-        for level in range(c.silhouette_levels):
-            h, wd = max(1, data.height >> level), max(1, data.width >> level)
-            K = data.K.clone()
-            K[0] *= wd / data.width
-            K[1] *= h / data.height
-
-            def pool(x: Tensor) -> Tensor:
-                return x if x.shape[-2:] == (h, wd) else F.interpolate(x, size=(h, wd), mode="area")
-
-            sem = av.semantics(verts_cam, K, h, wd, SIGMA_PX)
-            if use_semantic:
-                semantic.append(torch.stack([L.soft_xor(sem[:, k], pool(t)[:, 0]) for k, t in enumerate(labels)]).sum())
-            if w["silhouette"]:
-                union = 1.0 - torch.prod(1.0 - sem, dim=1, keepdim=True)
-                silhouette.append(L.soft_xor(union, pool(data.head)))
-        terms = {}
-        if semantic:
-            terms["semantic"] = w["semantic"] * torch.stack(semantic).mean()
-        if silhouette:
-            terms["silhouette"] = w["silhouette"] * torch.stack(silhouette).mean()
         return terms
 
     # ----------------------------------------------------------------------------- training
