@@ -2,7 +2,7 @@
 
 Stage 1 only (geometry), the paper preset without the subdivision at 128^2 plus OVERRIDES_JSON, one
 thread, trained on the head-turn frames (the first quarter of the training split) for STEPS steps,
-logging the mean silhouette soft-xor of every 25 steps. Before and after, prints what G's
+logging the mean silhouette soft-xor of every 25 steps. At step 0, every 200 steps and at the end, prints what G's
 neutral offsets do behind the ears (along the outward template normal, mm) and, on the most
 frontal and the two most turned frames, the face-anchored mean distance prediction -> ground truth
 (`hausdorff_full`'s direction) and ground-truth skin of the head (its 'head' mask: skull and face,
@@ -73,4 +73,5 @@ for step in range(steps):
     silhouette.append(method.train_iteration(step)["silhouette"])
     if step % 25 == 24:
         print(step + 1, round(time.time() - began, 1), "s, silhouette", round(sum(silhouette[-25:]) / 25, 4), flush=True)
-report(f"step {steps}")
+    if (step + 1) % 200 == 0 or step + 1 == steps:
+        report(f"step {step + 1}")
