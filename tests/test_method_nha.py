@@ -82,6 +82,16 @@ def test_stages_freeze_the_right_networks(fitted):
     assert "rgb" in first_tex and "offset_lap" not in first_tex  # no geometry regularisers in stage 2
 
 
+def test_training_nearly_holds_the_tracked_translation(fitted):
+    """Per-frame translations move at lr_translation (Adam: at most ~3 lr per step), expression and
+    pose at the larger lr_frame."""
+    method, cfg = fitted["method"], fitted["method"].cfg
+    tracked = Sequence(fitted["subject"], "train").tracking()
+    moved = np.abs(method.translation.detach().numpy() - tracked["translation"]).max()
+    assert 0 < moved <= 3.2 * cfg.lr_translation * cfg.iterations < cfg.lr_frame
+    assert np.abs(method.pose.detach().numpy() - tracked["pose"]).max() > 10 * moved
+
+
 def test_fit_frame_params_changes_only_expression_and_pose(fitted):
     method, subject = fitted["method"], fitted["subject"]
     test = Sequence(subject, "val")

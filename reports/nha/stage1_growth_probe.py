@@ -2,11 +2,12 @@
 
 Stage 1 only (geometry), the paper preset without the subdivision at 128^2 plus OVERRIDES_JSON, one
 thread, trained on the head-turn frames (the first quarter of the training split) for STEPS steps,
-logging the mean silhouette soft-xor of every 25 steps. At step 0, every 200 steps and at the end, prints what G's
-neutral offsets do behind the ears (along the outward template normal, mm) and, on the most
-frontal and the two most turned frames, the face-anchored mean distance prediction -> ground truth
-(`hausdorff_full`'s direction) and ground-truth skin of the head (its 'head' mask: skull and face,
-no hair or neck) -> prediction (completeness: a missing back of the skull shows here).
+logging the mean silhouette soft-xor of every 25 steps. At step 0, every 200 steps and at the end
+it prints G's neutral offsets behind the ears (along the outward template normal, mm), how far the
+per-frame translations moved from the tracked ones, and, on the most frontal and the two most
+turned frames, the face-anchored mean distance prediction -> ground truth (`hausdorff_full`'s
+direction) and ground-truth skin of the head (its 'head' mask: skull and face, no hair or neck) ->
+prediction (completeness: a missing back of the skull shows here).
 Run as: python reports/nha/stage1_growth_probe.py SUBJECT STEPS [OVERRIDES_JSON]
 """
 import json
@@ -37,6 +38,7 @@ avatar = method.avatar
 
 yaw = method.pose[:, 1].detach().numpy()  # y component of the global axis-angle rotation
 frames = [int(np.abs(yaw).argmin()), int(yaw.argmax()), int(yaw.argmin())]
+tracked_translation = method.translation.detach().clone()
 canonical = avatar.head.canonical_vertices
 outward = vertex_normals(canonical[None], avatar.faces)[0]
 back = canonical[:, 2] < canonical[avatar.head.regions["ears"], 2].min()  # z towards the viewer
@@ -51,7 +53,9 @@ def report(label: str) -> None:
         params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
         verts = (avatar.geometry(params).verts_cam * 1000.0).numpy().astype(np.float64)
     print(f"{label}: offsets behind the ears along the normal mean {normal_mm.mean():+.2f} mm, "
-          f"p90 {np.percentile(normal_mm, 90):+.2f}, max {normal_mm.max():+.2f}", flush=True)
+          f"p90 {np.percentile(normal_mm, 90):+.2f}, max {normal_mm.max():+.2f}; per-frame translation moved "
+          f"{(method.translation.detach() - tracked_translation).norm(dim=-1).mean() * 1000:.2f} mm on average, "
+          f"depth {(method.translation.detach() - tracked_translation)[:, 2].mean() * 1000:+.2f} mm", flush=True)
     faces = avatar.faces.numpy()
     regions = {k: v.numpy() for k, v in avatar.head.regions.items() if k in ("face", "head")}
     for position, v in zip(frames, verts):

@@ -111,7 +111,9 @@ class Nha(Method):
             [{"params": self.avatar.geometry_parameters(), "lr": cfg.lr_offset}, {"params": [self.shape], "lr": cfg.lr_shape}]
         )
         self.opt_texture = torch.optim.Adam(self.avatar.texture_parameters(), lr=cfg.lr_texture)
-        self.opt_frames = torch.optim.Adam([self.expr, self.pose, self.translation], lr=cfg.lr_frame)
+        self.opt_frames = torch.optim.Adam(
+            [{"params": [self.expr, self.pose], "lr": cfg.lr_frame}, {"params": [self.translation], "lr": cfg.lr_translation}]
+        )
         self._test = None
 
     def config(self) -> dict:
