@@ -40,11 +40,10 @@ class NhaConfig:
     lr_texture: float = 5e-4
     lr_shape: float = 1e-3
     lr_frame: float = 1e-3  # per-frame expression and pose during training
-    # per-frame translation (metres): nearly held at the tracked values, as in the test-time fit. At
-    # lr_frame (1e-3 m per Adam step) stage 1 moved the heads of subject_f1 76 mm towards the camera
-    # in 400 steps (a larger image outline without a larger skull) and undid G's growth
-    # (reports/nha/README.md, session 6)
-    lr_translation: float = 1e-5
+    # per-frame translation (metres). Stage 1 at 1e-3 moved the heads of subject_f1 / m1 76 / 26 mm
+    # towards the camera in 400 steps; holding it (1e-5) helped f1's geometry but not m1's
+    # (reports/nha/README.md, session 6): to be chosen on full GPU fits
+    lr_translation: float = 1e-3
     tf32_matmul: bool = True  # TF32 tensor-core matmuls on CUDA while fitting (rendering stays FP32)
     # energies (per stage)
     w_lmk: Stagewise = (1e-2, 1e-1, 0.0)
