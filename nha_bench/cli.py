@@ -236,6 +236,16 @@ def check(
     console.print(f"[green]all scores within tolerance of {reference}[/]")
 
 
+def _subject_folders(path: Path) -> list[Path]:
+    """The subject folders at or below ``path``; exits with an error when there is none."""
+    from nha_bench.datasets import find_subjects
+
+    subjects = find_subjects(path)
+    if not subjects:
+        _fail(NhaBenchError("no subject folder (with meta.json) found", path, fix="point to a subject or dataset folder"))
+    return subjects
+
+
 @data_app.command("synth")
 def data_synth(
     out: Path = typer.Option(..., help="Output folder (one subject folder per subject)."),
@@ -298,20 +308,17 @@ def data_track(
     force: bool = typer.Option(False, help="Track again subjects that have a tracking.npz."),
 ) -> None:
     """Track the head model on every frame of the subject(s) and write tracking.npz (a killed run resumes)."""
-    from nha_bench.datasets import find_subjects
+    from nha_bench.errors import ExistsError
     from nha_bench.runner import resolve_device
     from nha_bench.tracking import TrackerConfig, track_subject
 
-    subjects = find_subjects(path)
-    if not subjects:
-        _fail(NhaBenchError("no subject folder (with meta.json) found", path, fix="point to a subject or dataset folder"))
     try:
-        config = TrackerConfig.preset(preset)
-        for root in subjects:
-            if (Path(root) / "tracking.npz").is_file() and not force:
+        config, device = TrackerConfig.preset(preset), resolve_device(device)
+        for root in _subject_folders(path):
+            try:
+                console.print(f"wrote {track_subject(root, head_model=head_model, device=device, config=config, force=force)}")
+            except ExistsError:
                 console.print(f"{root}: tracked already (--force tracks it again)")
-                continue
-            console.print(f"wrote {track_subject(root, head_model=head_model, device=resolve_device(device), config=config, force=force)}")
     except NhaBenchError as exc:
         _fail(exc)
 
@@ -319,13 +326,10 @@ def data_track(
 @data_app.command("validate")
 def data_validate(path: Path = typer.Argument(..., help="A subject folder or a folder of subjects.")) -> None:
     """List every problem of the subject folder(s), with the file it concerns."""
-    from nha_bench.datasets import find_subjects, validate_subject
+    from nha_bench.datasets import validate_subject
 
-    subjects = find_subjects(path)
-    if not subjects:
-        _fail(NhaBenchError("no subject folder (with meta.json) found", path, fix="point to a subject or dataset folder"))
     total = 0
-    for root in subjects:
+    for root in _subject_folders(path):
         problems = validate_subject(root)
         total += len(problems)
         status = "[green]ok[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"

@@ -8,12 +8,12 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
+from nha_bench.cli import app
 from nha_bench.datasets import Subject, validate_subject
 from nha_bench.datasets.catalog import TINY_ROOT
 from nha_bench.head import load_head_model
 from nha_bench.head.base import HeadParams
 from nha_bench.render import project
-from nha_bench.cli import app
 from nha_bench.tracking.camera import head_vertices_camera
 
 

@@ -47,15 +47,15 @@ back = canonical[:, 2] < canonical[avatar.head.regions["ears"], 2].min()  # z to
 def report(label: str) -> None:
     """Offsets behind the ears and the distances on the chosen frames."""
     with torch.no_grad():
-        neutral = avatar.offset_mlp(avatar.canonical, torch.zeros(1, method.pose.shape[1] - 3))[0]
-        normal_mm = (neutral * outward).sum(-1)[back].numpy() * 1000.0
         idx = torch.tensor(frames)
         params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
-        verts = (avatar.geometry(params).verts_cam * 1000.0).numpy().astype(np.float64)
+        geometry = avatar.geometry(params)
+        normal_mm = (geometry.offsets_neutral[0] * outward).sum(-1)[back].numpy() * 1000.0
+        verts = (geometry.verts_cam * 1000.0).numpy().astype(np.float64)
+        moved_mm = (method.translation - tracked_translation).numpy() * 1000.0
     print(f"{label}: offsets behind the ears along the normal mean {normal_mm.mean():+.2f} mm, "
           f"p90 {np.percentile(normal_mm, 90):+.2f}, max {normal_mm.max():+.2f}; per-frame translation moved "
-          f"{(method.translation.detach() - tracked_translation).norm(dim=-1).mean() * 1000:.2f} mm on average, "
-          f"depth {(method.translation.detach() - tracked_translation)[:, 2].mean() * 1000:+.2f} mm", flush=True)
+          f"{np.linalg.norm(moved_mm, axis=-1).mean():.2f} mm on average, depth {moved_mm[:, 2].mean():+.2f} mm", flush=True)
     faces = avatar.faces.numpy()
     regions = {k: v.numpy() for k, v in avatar.head.regions.items() if k in ("face", "head")}
     for position, v in zip(frames, verts):
