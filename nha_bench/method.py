@@ -88,6 +88,8 @@ class Method(ABC):
     gpu_presets: ClassVar[frozenset[str]] = frozenset({"paper"})
     # Numbers the method's paper reported (metric -> value), shown beside measured ones.
     paper_scores: ClassVar[dict[str, float]] = {}
+    # Keyword arguments the constructor takes (`nha-bench run --option FIELD=JSON`).
+    option_fields: ClassVar[frozenset[str]] = frozenset()
 
     def config(self) -> dict:
         """The resolved configuration after ``setup`` (hashed into every result record)."""

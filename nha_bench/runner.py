@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import nha_bench.methods  # noqa: F401  (registers the built-in methods)
 from nha_bench.datasets.format import Subject
+from nha_bench.errors import NhaBenchError
 from nha_bench.evaluation import evaluate_outputs
 from nha_bench.method import Method, Sequence
 from nha_bench.metrics.base import ImageBatch
@@ -192,7 +193,9 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
-    method: Method = METHODS.get(method_name)(**(settings.method_options or {}))
+    method_class = METHODS.get(method_name)
+    options = {k: v for k, v in (settings.method_options or {}).items() if k in method_class.option_fields}
+    method: Method = method_class(**options)
     if method.needs_gpu(settings.preset) and device == "cpu":
         console.print(f"[yellow]warning: {method_name} preset {settings.preset!r} is meant for a GPU; running on CPU[/]")
     seed_everything(settings.seed)
@@ -244,8 +247,15 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
 
 def run_benchmark(methods: list[str], dataset: str, subjects: list[Subject], settings: RunSettings, console: Console) -> list[Record]:
     """Every method on every subject, in order; a killed run resumes where it stopped."""
+    known_options = set()
     for name in methods:
-        METHODS.get(name)  # fail early on an unknown method name
+        known_options |= METHODS.get(name).option_fields  # also fails early on an unknown method name
+    unknown = sorted(set(settings.method_options or {}) - known_options)
+    if unknown:
+        raise NhaBenchError(
+            f"--option {', '.join(unknown)}: no method of {', '.join(methods)} takes it",
+            fix="see the method's configuration (nha: nha_bench/methods/nha/config.py); each option goes to the methods that take it",
+        )
     records: list[Record] = []
     for name in methods:
         for subject in subjects:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from nha_bench.cli import app
 from nha_bench.datasets import Subject
+from nha_bench.errors import NhaBenchError
 from nha_bench.mesh import Mesh
 from nha_bench.method import Method, Renders, Sequence
 from nha_bench.registry import METHODS
@@ -64,6 +65,20 @@ class NoisyGroundTruth(Method):
 
     def load(self, directory: Path) -> None:
         self.steps_done = json.loads((directory / "steps.json").read_text())
+
+
+@METHODS.register("test_steps_option")
+class StepsOption(NoisyGroundTruth):
+    """The test method with one constructor option: its number of training steps."""
+
+    name = "test_steps_option"
+    option_fields = frozenset({"steps"})
+
+    def __init__(self, steps: int = 5) -> None:
+        self.steps = steps
+
+    def num_iterations(self) -> int:
+        return self.steps
 
 
 FAST = {"hausdorff_full": {"n_samples": 3000}, "hausdorff_face": {"n_samples": 3000}}
@@ -155,6 +170,18 @@ def test_fit_only_then_a_later_run_scores_without_refitting(subject_dir, tmp_pat
     assert json.loads((run_dir / "checkpoint" / "steps.json").read_text()) == [0, 1, 2, 3, 4]
     assert len(log) == len((run_dir / "train_log.jsonl").read_text().splitlines())  # no new steps
     assert all(r.wall_time_s == round(state["elapsed_s"], 2) for r in records)
+
+
+def test_options_go_to_the_methods_that_take_them(subject_dir, tmp_path):
+    subject = Subject(subject_dir)
+    methods = ["test_noisy_gt", "test_steps_option"]
+    settings = _settings(tmp_path, fit_only=True, method_options={"steps": 3})
+    run_benchmark(methods, "test", [subject], settings, Console(quiet=True))
+    steps = {m: json.loads((tmp_path / "runs" / m / "test" / "subj_a" / "checkpoint" / "steps.json").read_text()) for m in methods}
+    assert steps == {"test_noisy_gt": [0, 1, 2, 3, 4], "test_steps_option": [0, 1, 2]}
+    with pytest.raises(NhaBenchError, match="--option nope: no method of test_noisy_gt, test_steps_option takes it"):
+        run_benchmark(methods, "test", [subject], _settings(tmp_path / "b", method_options={"steps": 3, "nope": 1}), Console(quiet=True))
+    assert not (tmp_path / "b" / "runs").exists()  # refused before any work
 
 
 def test_tables_mark_missing_entries(finished_run):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -58,6 +58,7 @@ class Nha(Method):
     provides = frozenset({"rgb", "normal", "mesh"})
     presets = ("tiny", "paper")
     gpu_presets = frozenset({"paper"})
+    option_fields = frozenset(f.name for f in fields(NhaConfig))
     # Table 2 ("Ours", real data, average of all subjects) and the averages of Table 1 ("Ours",
     # synthetic data, four subjects); the per-subject Table 1 values are in paper_scores_per_subject.
     paper_scores: ClassVar[dict[str, float]] = {
