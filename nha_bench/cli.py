@@ -196,12 +196,13 @@ def report(
     out: Path = typer.Option(Path("reports/report.html")),
     frames: int = typer.Option(4, help="Frames per subject in the image grids."),
     images: Optional[Path] = typer.Option(None, help="Also save every image grid and mesh error map as PNG here."),
+    dataset: Optional[str] = typer.Option(None, help="Only this dataset."),
 ) -> None:
     """An HTML page with the tables, image grids (GT | methods), mesh error maps and curves."""
     from nha_bench.report import write_report
 
     try:
-        write_report(results, runs_dir, out, frames, images)
+        write_report(results, runs_dir, out, frames, images, only_dataset=dataset)
     except NhaBenchError as exc:
         _fail(exc)
     console.print(f"wrote {out}")

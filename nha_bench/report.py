@@ -90,8 +90,10 @@ def mesh_errors(runs_dir: Path, dataset: str, subject_root: Path, methods: list[
     return error_sheet(outputs, subject) if outputs else None
 
 
-def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, images: Path | None = None) -> Path:
-    """Write the report page to ``out`` (and each image as ``images/<dataset>_<subject>_*.png``)."""
+def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, images: Path | None = None,
+                 only_dataset: str | None = None) -> Path:
+    """Write the report page to ``out`` (and each image as ``images/<dataset>_<subject>_*.png``),
+    for every dataset in ``results`` or only ``only_dataset``."""
 
     def save(content: np.ndarray | str, name: str) -> None:
         """An image as ``name``.png, SVG text as ``name``.svg, when ``images`` is given."""
@@ -104,8 +106,11 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
             iio.imwrite(images / f"{name}.png", content)
 
     records = ResultStore(results).frame()
+    if only_dataset is not None and not records.empty:
+        records = records[records["dataset"] == only_dataset]
     if records.empty:
-        raise NhaBenchError("no records to report", results, fix="run `nha-bench run` first")
+        raise NhaBenchError(f"no records to report{f' for dataset {only_dataset!r}' if only_dataset else ''}", results,
+                            fix="run `nha-bench run` first")
     parts = ["<html><head><meta charset='utf-8'><title>nha-bench report</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>",

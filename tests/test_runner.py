@@ -258,6 +258,9 @@ def test_report_has_grids_curves_and_mesh_error_maps(finished_run, tmp_path):
     assert saved == ["test_subj_a_grid.png", "test_subj_a_mesh_error.png", "training_curves.svg"]
     assert "mean vertex error after alignment" in page and page.count("<img") >= 2
     assert "masked l1 of probe test frames" not in page  # this run was not probed
+    assert "Dataset: test" in write_report(settings.results, settings.runs_dir, tmp_path / "only.html", only_dataset="test").read_text()
+    with pytest.raises(NhaBenchError, match="no records to report for dataset 'real'"):
+        write_report(settings.results, settings.runs_dir, tmp_path / "none.html", only_dataset="real")
 
 
 def test_table2_averages_only_subjects_every_method_has(finished_run):
