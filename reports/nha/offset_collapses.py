@@ -1,0 +1,22 @@
+"""Divergence events of NHA's offset network in training logs: steps where the offset magnitude term
+jumps above 10x its median over the previous 100 steps, and the offset Laplacian (a proxy for how
+much shape G holds) over the 50 steps before and the 50 steps after the event.
+Run as: python reports/nha/offset_collapses.py RUN_DIR [RUN_DIR ...]  (RUN_DIR holds train_log.jsonl)"""
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+for run in sys.argv[1:]:
+    log = pd.read_json(Path(run) / "train_log.jsonl", lines=True)
+    log = log[log["stage"] != 2].reset_index(drop=True)  # G is frozen in stage 2
+    baseline = log["offset_norm"].shift(1).rolling(100, min_periods=20).median()
+    spikes = log.loc[log["offset_norm"] > 10 * baseline, "step"].tolist()
+    events = [s for i, s in enumerate(spikes) if i == 0 or s - spikes[i - 1] > 50]  # first step of each burst
+    print(f"{run}: {len(events)} event(s)")
+    for step in events:
+        before = log.loc[(log["step"] >= step - 50) & (log["step"] < step), "offset_lap"].mean()
+        after = log.loc[(log["step"] > step + 10) & (log["step"] <= step + 60), "offset_lap"].mean()
+        peak = log.loc[(log["step"] >= step) & (log["step"] <= step + 10), "offset_norm"].max()
+        print(f"  step {step}: offset_norm peak {peak:.3f} (median before {baseline[log['step'] == step].item():.4f}), "
+              f"offset_lap {before:.4f} before -> {after:.4f} after")
