@@ -282,7 +282,7 @@ class Csim(Metric):
         if no_face.any():
             reason = (
                 f"csim: no face detected in {int(no_face.sum())} of {n} frames "
-                f"(prediction: {int(no_pred.sum())}, ground truth: {int(no_target.sum())})"
+                f"(no face in the prediction: {int(no_pred.sum())}, in the ground truth: {int(no_target.sum())})"
             )
         extras = dict(zip(COUNT_EXTRAS, (no_face, no_pred, no_target)))
         return FrameScores(values, extras, reason)
