@@ -2,7 +2,8 @@
 
 Stage 1 only (geometry), the paper preset without the subdivision at 128^2 plus OVERRIDES_JSON, one
 thread, trained on the head-turn frames (the first quarter of the training split) for STEPS steps,
-logging the mean silhouette soft-xor of every 25 steps. At step 0, every 200 steps and at the end
+logging the mean silhouette soft-xor of every 25 steps, the largest offset-magnitude term in them
+and G's largest FiLM frequency gain |g| (at the frames' mean pose; see offset_collapses.py). At step 0, every 200 steps and at the end
 it prints G's neutral offsets behind the ears (along the outward template normal, mm), how far the
 per-frame translations moved from the tracked ones, and, on the most frontal and the two most
 turned frames, the face-anchored mean distance prediction -> ground truth (`hausdorff_full`'s
@@ -71,11 +72,24 @@ def report(label: str) -> None:
               f"prediction -> GT {to_gt:.2f} mm, GT head skin -> prediction {to_pred:.2f} mm", flush=True)
 
 
+
+
+def film_gain() -> float:
+    """Largest |g| of G's FiLM frequency gains at the frames' mean joint pose."""
+    net = avatar.offset_mlp.net
+    with torch.no_grad():
+        film = net.mapping(method.pose[:, 3:].mean(0)).unflatten(-1, (2, net.n_layers, net.width))
+    return float(film[0].abs().max())
+
+
 report("step 0")
-began, silhouette = time.time(), []
+began, silhouette, offset_norm = time.time(), [], []
 for step in range(steps):
-    silhouette.append(method.train_iteration(step)["silhouette"])
+    terms = method.train_iteration(step)
+    silhouette.append(terms["silhouette"])
+    offset_norm.append(terms["offset_norm"])
     if step % 25 == 24:
-        print(step + 1, round(time.time() - began, 1), "s, silhouette", round(sum(silhouette[-25:]) / 25, 4), flush=True)
+        print(step + 1, round(time.time() - began, 1), "s, silhouette", round(sum(silhouette[-25:]) / 25, 4),
+              "offset_norm max", round(max(offset_norm[-25:]), 4), "film gain", round(film_gain(), 3), flush=True)
     if (step + 1) % 200 == 0 or step + 1 == steps:
         report(f"step {step + 1}")
