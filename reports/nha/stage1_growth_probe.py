@@ -3,8 +3,8 @@
 Stage 1 only (geometry), the paper preset without the subdivision at 128^2 plus OVERRIDES_JSON, one
 thread, trained on the head-turn frames (the first quarter of the training split) for STEPS steps,
 logging the mean silhouette soft-xor of every 25 steps, the largest offset-magnitude term in them
-and G's largest FiLM frequency gain |g| (at the frames' mean pose; see offset_collapses.py). At step 0, every 200 steps and at the end
-it prints G's neutral offsets behind the ears (along the outward template normal, mm), how far the
+and G's largest FiLM frequency gain |g| (at the frames' mean pose; see offset_collapses.py). At
+step 0, every 200 steps and at the end it prints G's neutral offsets behind the ears (along the outward template normal, mm), how far the
 per-frame translations moved from the tracked ones, and, on the most frontal and the two most
 turned frames, the face-anchored mean distance prediction -> ground truth (`hausdorff_full`'s
 direction) and ground-truth skin of the head (its 'head' mask: skull and face, no hair or neck) ->
@@ -72,14 +72,10 @@ def report(label: str) -> None:
               f"prediction -> GT {to_gt:.2f} mm, GT head skin -> prediction {to_pred:.2f} mm", flush=True)
 
 
-
-
 def film_gain() -> float:
     """Largest |g| of G's FiLM frequency gains at the frames' mean joint pose."""
-    net = avatar.offset_mlp.net
     with torch.no_grad():
-        film = net.mapping(method.pose[:, 3:].mean(0)).unflatten(-1, (2, net.n_layers, net.width))
-    return float(film[0].abs().max())
+        return float(avatar.offset_mlp.net.film(method.pose[:, 3:].mean(0))[0].abs().max())
 
 
 report("step 0")

@@ -50,9 +50,13 @@ class FilmSiren(nn.Module):
             self.head.weight.mul_(out_scale)
             self.head.bias.zero_()
 
+    def film(self, cond: Tensor) -> Tensor:
+        """cond (..., n_cond) -> (..., 2, layers, width): each layer's frequency gains g and phases beta."""
+        return self.mapping(cond).unflatten(-1, (2, self.n_layers, self.width))
+
     def forward(self, x: Tensor, cond: Tensor) -> Tensor:
         """x (..., n_in), cond (..., n_cond) broadcastable to x's leading dims -> (..., n_out)."""
-        film = self.mapping(cond).unflatten(-1, (2, self.n_layers, self.width))
+        film = self.film(cond)
         h = x
         for i, layer in enumerate(self.layers):
             h = torch.sin(layer.omega * (1 + film[..., 0, i, :]) * layer.linear(h) + film[..., 1, i, :])
