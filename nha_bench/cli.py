@@ -95,7 +95,7 @@ def run(
     csim_backend: str = typer.Option("dlib", help="dlib | arcface"),
     arcface_onnx: Optional[Path] = typer.Option(None, help="InsightFace ArcFace ONNX model for CSIM."),
     alexnet_weights: Optional[Path] = typer.Option(None, help="torchvision AlexNet checkpoint for LPIPS."),
-    option: list[str] = typer.Option([], "--option", help="Method option FIELD=JSON (repeatable), given to each chosen method that takes FIELD, e.g. w_offset_lap=10."),
+    option: list[str] = typer.Option([], "--option", help="Method option FIELD=JSON (repeatable), given to each chosen method that takes FIELD, e.g. w_offset_lap=30."),
     fit_only: bool = typer.Option(False, help="Stop after fitting (incl. the test-time fit); a later run renders and scores."),
     probe_every: int = typer.Option(0, help="Log the l1 of 2 test frames every N steps (quality-vs-time curve)."),
     train_budget_s: Optional[float] = typer.Option(None, help="Stop training after this many seconds (checkpointed; run again to resume)."),
