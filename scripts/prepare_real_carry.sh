@@ -25,9 +25,5 @@ for video in "$videos"/*.mp4; do
         $bin/python scripts/pack_subject.py unpack "$data/packed256/$name" "$data/subsets/real256/$name"
     fi
 done
-$bin/nha-bench data track "$data/subsets/real256" --preset tiny --device cpu
-for subset in "$data"/subsets/real256/*/; do
-    name=$(basename "$subset")
-    [ -f "$carry/$name/meta.json" ] || $bin/python scripts/pack_subject.py pack "$subset" "$carry/$name" --quality 90
-done
+bash scripts/track_and_pack.sh "$data/subsets/real256" "$carry"
 du -sh "$carry"/*

@@ -19,11 +19,7 @@ for source in "$data"/synthetic_256/*/; do
     [ -f "$data/subsets/synthetic/$name/meta.json" ] ||
         $bin/python scripts/pack_subject.py subset "$source" "$data/subsets/synthetic/$name" --val-frames 24
 done
-$bin/nha-bench data track "$data/subsets/synthetic" --preset tiny --device cpu
-for subset in "$data"/subsets/synthetic/*/; do
-    name=$(basename "$subset")
-    [ -f "$carry/$name/meta.json" ] || $bin/python scripts/pack_subject.py pack "$subset" "$carry/$name" --quality 90
-done
+bash scripts/track_and_pack.sh "$data/subsets/synthetic" "$carry"
 $bin/python -m pip download -q --dest .whl --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
     "trimesh==5.2.0" "pytorch-msssim==1.0.0" "libigl==2.6.3"
