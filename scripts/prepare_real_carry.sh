@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Here (CPU, ~20 min on 2 cores): everything the GPU scripts need for the four shared real clips,
+# Here (CPU, ~12 min on 2 cores): everything the GPU scripts need for the four shared real clips,
 # from an empty checkout. Prepares each clip at 512^2 without tracking (crop, landmarks, masks,
 # parsing), reduces it to its train frames plus 24 evenly spaced val frames, brings that subset to
 # 256^2 (the resolution the GPU fits and the scoring use), tracks it with the tracker's `tiny`
