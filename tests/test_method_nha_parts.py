@@ -8,7 +8,9 @@ import scipy.ndimage
 import torch
 
 from nha_bench.errors import NhaBenchError, UnavailableError
+from nha_bench.head import HeadParams, load_head_model
 from nha_bench.methods.nha import losses
+from nha_bench.methods.nha.avatar import NhaAvatar
 from nha_bench.methods.nha.config import get_config
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
 from nha_bench.methods.nha.perceptual import SUBSTITUTE, PerceptualLoss
@@ -139,3 +141,20 @@ def test_matmul_precision_is_scoped():
     with matmul_precision(not before):
         assert torch.backends.cuda.matmul.allow_tf32 is (not before)
     assert torch.backends.cuda.matmul.allow_tf32 is before
+
+
+def test_offsets_are_zero_on_fixed_regions_only():
+    head = load_head_model("ict", n_shape=10)
+    fixed = NhaAvatar(head, get_config("tiny", offset_fixed_regions=["face", "eyes"]))
+    free = NhaAvatar(head, get_config("tiny"))
+    fixed.offset_mlp.load_state_dict(free.offset_mlp.state_dict())
+    params = HeadParams.zeros(head, 2)
+    params.pose[:, 3:6] = torch.tensor([0.1, 0.2, 0.0])  # a neck rotation conditions G
+    with torch.no_grad():
+        geo_fixed, geo_free = fixed.geometry(params), free.geometry(params)
+    off = head.regions["face"] | head.regions["eyes"]
+    assert geo_fixed.offsets[:, off].abs().max() == 0 and geo_fixed.offsets_neutral[:, off].abs().max() == 0
+    assert torch.equal(geo_fixed.offsets[:, ~off], geo_free.offsets[:, ~off])
+    assert geo_free.offsets[:, off].abs().max() > 0
+    with pytest.raises(NhaBenchError, match="offset_fixed_regions.*'nose'"):
+        NhaAvatar(head, get_config("tiny", offset_fixed_regions=["nose"]))

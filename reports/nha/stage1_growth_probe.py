@@ -27,22 +27,17 @@ from nha_bench.methods.nha import Nha
 from nha_bench.metrics.geometry import align_to_head, point_surface_distances, region_mesh, transform
 from nha_bench.render import vertex_normals
 
-torch.set_num_threads(1)
-subject_dir, steps = sys.argv[1], int(sys.argv[2])
-overrides = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
-subject = Subject(subject_dir)
-n_turn = len(subject.split("train")) // 4
-sequence = Sequence(subject, "train", positions=tuple(range(n_turn)))
-method = Nha(subdivide=False, train_size=128, iterations=10**6, stage_fractions=(1.0, 0.0), test_iterations=0, **overrides)
-method.setup(sequence, "paper", "cpu", 0)
-avatar = method.avatar
 
-yaw = method.pose[:, 1].detach().numpy()  # y component of the global axis-angle rotation
-frames = [int(np.abs(yaw).argmin()), int(yaw.argmax()), int(yaw.argmin())]
-tracked_translation = method.translation.detach().clone()
-canonical = avatar.head.canonical_vertices
-outward = vertex_normals(canonical[None], avatar.faces)[0]
-back = canonical[:, 2] < canonical[avatar.head.regions["ears"], 2].min()  # z towards the viewer
+def stage1_on_head_turn(subject_dir: str, overrides: dict) -> tuple[Subject, Sequence, Nha]:
+    """The probe's fit, set up: stage 1 of the paper preset without subdivision at 128^2 plus
+    ``overrides``, on the head-turn frames (the first quarter of the training split), one thread."""
+    torch.set_num_threads(1)
+    subject = Subject(subject_dir)
+    n_turn = len(subject.split("train")) // 4
+    sequence = Sequence(subject, "train", positions=tuple(range(n_turn)))
+    method = Nha(subdivide=False, train_size=128, iterations=10**6, stage_fractions=(1.0, 0.0), test_iterations=0, **overrides)
+    method.setup(sequence, "paper", "cpu", 0)
+    return subject, sequence, method
 
 
 def report(label: str) -> None:
@@ -78,14 +73,24 @@ def film_gain() -> float:
         return float(avatar.offset_mlp.net.film(method.pose[:, 3:].mean(0))[0].abs().max())
 
 
-report("step 0")
-began, silhouette, offset_norm = time.time(), [], []
-for step in range(steps):
-    terms = method.train_iteration(step)
-    silhouette.append(terms["silhouette"])
-    offset_norm.append(terms["offset_norm"])
-    if step % 25 == 24:
-        print(step + 1, round(time.time() - began, 1), "s, silhouette", round(sum(silhouette[-25:]) / 25, 4),
-              "offset_norm max", round(max(offset_norm[-25:]), 4), "film gain", round(film_gain(), 3), flush=True)
-    if (step + 1) % 200 == 0 or step + 1 == steps:
-        report(f"step {step + 1}")
+if __name__ == "__main__":
+    steps = int(sys.argv[2])
+    subject, sequence, method = stage1_on_head_turn(sys.argv[1], json.loads(sys.argv[3]) if len(sys.argv) > 3 else {})
+    avatar = method.avatar
+    yaw = method.pose[:, 1].detach().numpy()  # y component of the global axis-angle rotation
+    frames = [int(np.abs(yaw).argmin()), int(yaw.argmax()), int(yaw.argmin())]
+    tracked_translation = method.translation.detach().clone()
+    canonical = avatar.head.canonical_vertices
+    outward = vertex_normals(canonical[None], avatar.faces)[0]
+    back = canonical[:, 2] < canonical[avatar.head.regions["ears"], 2].min()  # z towards the viewer
+    report("step 0")
+    began, silhouette, offset_norm = time.time(), [], []
+    for step in range(steps):
+        terms = method.train_iteration(step)
+        silhouette.append(terms["silhouette"])
+        offset_norm.append(terms["offset_norm"])
+        if step % 25 == 24:
+            print(step + 1, round(time.time() - began, 1), "s, silhouette", round(sum(silhouette[-25:]) / 25, 4),
+                  "offset_norm max", round(max(offset_norm[-25:]), 4), "film gain", round(film_gain(), 3), flush=True)
+        if (step + 1) % 200 == 0 or step + 1 == steps:
+            report(f"step {step + 1}")

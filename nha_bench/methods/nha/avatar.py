@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from nha_bench.errors import NhaBenchError
 from nha_bench.head.base import HeadModel, HeadParams
 from nha_bench.head.lbs import axis_angle_to_matrix
 from nha_bench.methods.nha.config import NhaConfig
@@ -64,6 +65,15 @@ class NhaAvatar(nn.Module):
         if "face" in regions:
             face_w[regions["face"].cpu()] = cfg.offset_face_factor  # the template face is accurate
         self.register_buffer("face_weight", face_w.to(canon.device))
+        movable = torch.ones(head.n_vertices, 1)
+        for name in cfg.offset_fixed_regions:
+            if name not in regions:
+                raise NhaBenchError(
+                    f"nha: offset_fixed_regions names {name!r}, a region the head model does not have",
+                    fix=f"use some of {sorted(regions)}",
+                )
+            movable[regions[name].cpu()] = 0.0
+        self.register_buffer("offset_movable", movable.to(canon.device))  # (V, 1): 0 where G is off
         self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)
@@ -89,8 +99,8 @@ class NhaAvatar(nn.Module):
         centred = HeadParams(params.shape, params.expr, params.pose, torch.zeros_like(params.translation))
         verts = self.head(centred)
         cond = params.pose[:, 3:]
-        offsets = self.offset_mlp(self.canonical, cond)
-        neutral = self.offset_mlp(self.canonical, torch.zeros_like(cond[:1]))
+        offsets = self.offset_mlp(self.canonical, cond) * self.offset_movable
+        neutral = self.offset_mlp(self.canonical, torch.zeros_like(cond[:1])) * self.offset_movable
         rot = axis_angle_to_matrix(params.pose[:, :3])
         verts = verts + torch.einsum("bij,bvj->bvi", rot, offsets)
         return Geometry(model_to_camera(verts, params.translation), offsets, neutral)

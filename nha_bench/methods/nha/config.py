@@ -67,6 +67,10 @@ class NhaConfig:
     w_offset_norm: float = 1e-5  # offset magnitude off the face (distribution term)
     offset_face_factor: float = 3e4  # magnitude weight multiplier on the head model's face region
     w_offset_pose: float = 1.0  # pose consistency: offsets at the frame's pose vs neutral pose
+    # head-model regions where G's offsets are zero (e.g. ["face", "eyes"]) instead of only penalised:
+    # on the CPU probe the stiff face penalty let G diverge and lose its scalp growth, the mask did
+    # not (reports/nha/README.md, session 8); not yet tried on full fits
+    offset_fixed_regions: tuple[str, ...] = ()
     # test-time fit of expression and pose
     test_iterations: int = 100
     lr_test: float = 2e-3
