@@ -3,10 +3,12 @@
 Runs the stage-1 growth probe's fit (`stage1_growth_probe.stage1_on_head_turn`) for STEPS steps and,
 from step WATCH_FROM on, prints every step's offset terms, G's neutral offsets per head-model region
 (RMS, mm), how far Adam moved G's parameters (L2 of the change: sine layers, FiLM mapping network,
-output layer) and the gradient norms of the same three parts. VARIANT:
+output layer) and the gradient norms of the same three parts. VARIANT, "adam" or a comma-separated
+list of changes to this run only (not method options):
   adam      as configured;
   facemask  G's offsets multiplied by zero on the head model's face region (instead of only being
-            penalised there by offset_face_factor); a throwaway patch of this run, not a method option.
+            penalised there by offset_face_factor; the method option offset_fixed_regions does this);
+  slowsine  G's sine layers at 0.3x its learning rate (FiLM mapping and output layer unchanged).
 Run as: python reports/nha/divergence_trace.py SUBJECT STEPS VARIANT [OVERRIDES_JSON] [WATCH_FROM]
 """
 import json
@@ -23,14 +25,23 @@ overrides = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
 watch_from = int(sys.argv[5]) if len(sys.argv) > 5 else 330
 _, _, method = stage1_on_head_turn(subject_dir, overrides)
 avatar = method.avatar
-if variant == "facemask":
+net = avatar.offset_mlp.net
+changes = set(variant.split(",")) - {"adam"}
+if changes - {"facemask", "slowsine"}:
+    raise SystemExit(f"unknown variant {variant!r}: adam, or some of facemask,slowsine")
+if "facemask" in changes:
     keep = (~avatar.head.regions["face"]).float()[None, :, None]
     forward = avatar.offset_mlp.forward
     avatar.offset_mlp.forward = lambda canonical, pose: forward(canonical, pose) * keep
-elif variant != "adam":
-    raise SystemExit(f"unknown variant {variant!r}: adam | facemask")
+if "slowsine" in changes:
+    g_lr, shape_lr = (group["lr"] for group in method.opt_geometry.param_groups)
+    sine = {id(p) for p in net.layers.parameters()}
+    method.opt_geometry = torch.optim.Adam([
+        {"params": list(net.layers.parameters()), "lr": 0.3 * g_lr},
+        {"params": [p for p in avatar.offset_mlp.parameters() if id(p) not in sine], "lr": g_lr},
+        {"params": [method.shape], "lr": shape_lr},
+    ])
 regions = {k: v for k, v in avatar.head.regions.items() if k in ("face", "scalp", "ears", "eyes", "neck", "mouth")}
-net = avatar.offset_mlp.net
 parts = {"layers": list(net.layers.parameters()), "mapping": list(net.mapping.parameters()), "head": list(net.head.parameters())}
 
 
