@@ -3,11 +3,9 @@
 Runs the stage-1 growth probe's fit (`stage1_growth_probe.stage1_on_head_turn`) for STEPS steps and,
 from step WATCH_FROM on, prints every step's offset terms, G's neutral offsets per head-model region
 (RMS, mm), how far Adam moved G's parameters (L2 of the change: sine layers, FiLM mapping network,
-output layer) and the gradient norms of the same three parts. VARIANT, "adam" or a comma-separated
-list of changes to this run only (not method options):
+output layer) and the gradient norms of the same three parts. VARIANT changes G's optimiser for this
+run only (masking regions is the method option `offset_fixed_regions`, given in OVERRIDES_JSON):
   adam      as configured;
-  facemask  G's offsets multiplied by zero on the head model's face region (instead of only being
-            penalised there by offset_face_factor; the method option offset_fixed_regions does this);
   slowsine  G's sine layers at 0.3x its learning rate (FiLM mapping and output layer unchanged).
 Run as: python reports/nha/divergence_trace.py SUBJECT STEPS VARIANT [OVERRIDES_JSON] [WATCH_FROM]
 """
@@ -17,7 +15,6 @@ import time
 
 import torch
 
-from nha_bench.methods.nha.avatar import N_COND_POSE
 from stage1_growth_probe import stage1_on_head_turn
 
 subject_dir, steps, variant = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -26,14 +23,9 @@ watch_from = int(sys.argv[5]) if len(sys.argv) > 5 else 330
 _, _, method = stage1_on_head_turn(subject_dir, overrides)
 avatar = method.avatar
 net = avatar.offset_mlp.net
-changes = set(variant.split(",")) - {"adam"}
-if changes - {"facemask", "slowsine"}:
-    raise SystemExit(f"unknown variant {variant!r}: adam, or some of facemask,slowsine")
-if "facemask" in changes:
-    keep = (~avatar.head.regions["face"]).float()[None, :, None]
-    forward = avatar.offset_mlp.forward
-    avatar.offset_mlp.forward = lambda canonical, pose: forward(canonical, pose) * keep
-if "slowsine" in changes:
+if variant not in ("adam", "slowsine"):
+    raise SystemExit(f"unknown variant {variant!r}: adam | slowsine")
+if variant == "slowsine":
     g_lr, shape_lr = (group["lr"] for group in method.opt_geometry.param_groups)
     sine = {id(p) for p in net.layers.parameters()}
     method.opt_geometry = torch.optim.Adam([
@@ -60,7 +52,7 @@ for step in range(steps):
               "onorm max", round(max(offset_norm[-25:]), 4), flush=True)
     if before is not None:
         with torch.no_grad():
-            neutral = avatar.offset_mlp(avatar.canonical, torch.zeros(1, N_COND_POSE))[0] * 1000.0
+            neutral = avatar.neutral_offsets()[0] * 1000.0
             rms = {k: round(float(neutral[m].norm(dim=-1).pow(2).mean().sqrt()), 3) for k, m in regions.items()}
             delta = {k: round(l2([p - q for p, q in zip(ps, before[k])]), 5) for k, ps in parts.items()}
             grad = {k: round(l2([p.grad for p in ps if p.grad is not None]), 6) for k, ps in parts.items()}

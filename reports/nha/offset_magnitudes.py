@@ -1,5 +1,5 @@
-"""How far NHA's offset network G moves each head-model region: |G(v, neutral pose)| in mm per
-region (mean, 95th percentile, max) and the component along the vertex normal (outward growth).
+"""How far NHA's offset network G moves each head-model region: |G(v, neutral pose)| in mm (as the
+mesh gets it: zero on `offset_fixed_regions`) per region (mean, 95th percentile, max) and the component along the vertex normal (outward growth).
 Run as: python reports/nha/offset_magnitudes.py SUBJECT CHECKPOINT_DIR [OVERRIDES_JSON]"""
 import json
 import sys
@@ -17,7 +17,7 @@ method.setup(Sequence(Subject(sys.argv[1]), "train"), "paper", "cpu", 0)
 method.load(sys.argv[2])
 avatar = method.avatar
 with torch.no_grad():
-    offsets = avatar.offset_mlp(avatar.canonical, torch.zeros(1, 12))[0] * 1000.0
+    offsets = avatar.neutral_offsets()[0] * 1000.0
     outward = (offsets * vertex_normals(avatar.head.canonical_vertices[None], avatar.faces)[0]).sum(-1)
 size = offsets.norm(dim=-1)
 for name in ("face", "scalp", "ears", "neck"):

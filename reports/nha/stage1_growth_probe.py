@@ -4,10 +4,10 @@ Stage 1 only (geometry), the paper preset without the subdivision at 128^2 plus 
 thread, trained on the head-turn frames (the first quarter of the training split) for STEPS steps,
 logging the mean silhouette soft-xor of every 25 steps, the largest offset-magnitude term in them
 and G's largest FiLM frequency gain |g| (at the frames' mean pose; see offset_collapses.py). At
-step 0, every 200 steps and at the end it prints G's neutral offsets behind the ears (along the outward template normal, mm), how far the
-per-frame translations moved from the tracked ones, and, on the most frontal and the two most
-turned frames, the face-anchored mean distance prediction -> ground truth (`hausdorff_full`'s
-direction) and ground-truth skin of the head (its 'head' mask: skull and face, no hair or neck) ->
+step 0, every 200 steps and at the end it prints G's neutral offsets behind the ears (along the
+outward template normal, mm), how far the per-frame translations moved from the tracked ones,
+and, on the most frontal and the two most turned frames, the face-anchored mean distance
+prediction -> ground truth (`hausdorff_full`'s direction) and ground-truth skin of the head (its 'head' mask: skull and face, no hair or neck) ->
 prediction (completeness: a missing back of the skull shows here).
 Run as: python reports/nha/stage1_growth_probe.py SUBJECT STEPS [OVERRIDES_JSON]
 """

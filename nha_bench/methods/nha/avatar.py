@@ -99,11 +99,19 @@ class NhaAvatar(nn.Module):
         centred = HeadParams(params.shape, params.expr, params.pose, torch.zeros_like(params.translation))
         verts = self.head(centred)
         cond = params.pose[:, 3:]
-        offsets = self.offset_mlp(self.canonical, cond) * self.offset_movable
-        neutral = self.offset_mlp(self.canonical, torch.zeros_like(cond[:1])) * self.offset_movable
+        offsets = self.offsets(cond)
         rot = axis_angle_to_matrix(params.pose[:, :3])
         verts = verts + torch.einsum("bij,bvj->bvi", rot, offsets)
-        return Geometry(model_to_camera(verts, params.translation), offsets, neutral)
+        return Geometry(model_to_camera(verts, params.translation), offsets, self.neutral_offsets())
+
+    def offsets(self, cond: Tensor) -> Tensor:
+        """G's per-vertex offsets as the mesh gets them (zero on ``offset_fixed_regions``), metres:
+        cond (B, N_COND_POSE) joint poses -> (B, V, 3)."""
+        return self.offset_mlp(self.canonical, cond) * self.offset_movable
+
+    def neutral_offsets(self) -> Tensor:
+        """G's offsets at the neutral joint pose, (1, V, 3) metres."""
+        return self.offsets(self.canonical.new_zeros(1, N_COND_POSE))
 
     def landmarks_2d(self, verts_cam: Tensor, K: Tensor) -> Tensor:
         """(B, 68, 2) projected landmarks in pixels."""
