@@ -96,6 +96,23 @@ def test_translation_has_its_own_learning_rate(fitted):
     assert np.abs(method.pose.detach().numpy() - tracked["pose"]).max() > 10 * moved
 
 
+def test_offset_network_rates_per_part_and_stage(fitted):
+    """G's sine layers move at lr_offset x lr_offset_sine_factor, its FiLM mapping and output layer
+    at lr_offset (Adam's first step moves each weight by about its rate); stage 3 scales both by
+    lr_offset_stage3_factor."""
+    method = Nha(lr_offset=1e-3, lr_offset_sine_factor=0.25, lr_offset_stage3_factor=0.1)
+    method.setup(Sequence(fitted["subject"], "train"), "tiny", "cpu", SEED)
+    sine, film_and_head = method.avatar.geometry_parameter_groups()
+    assert len(sine) + len(film_and_head) == len(method.avatar.geometry_parameters())
+    before = [p.detach().clone() for p in sine + film_and_head]
+    method.train_iteration(0)
+    moved = [(p.detach() - b).abs().max().item() for p, b in zip(sine + film_and_head, before)]
+    assert max(moved[: len(sine)]) == pytest.approx(0.25e-3, rel=0.01)
+    assert max(moved[len(sine) :]) == pytest.approx(1e-3, rel=0.01)
+    method.train_iteration(method.cfg.iterations - 1)  # a stage-3 step
+    assert [g["lr"] for g in method.opt_geometry.param_groups[:2]] == pytest.approx([0.25e-4, 1e-4])
+
+
 def test_fit_frame_params_changes_only_expression_and_pose(fitted):
     method, subject = fitted["method"], fitted["subject"]
     test = Sequence(subject, "val")

@@ -3,11 +3,9 @@
 Runs the stage-1 growth probe's fit (`stage1_growth_probe.stage1_on_head_turn`) for STEPS steps and,
 from step WATCH_FROM on, prints every step's offset terms, G's neutral offsets per head-model region
 (RMS, mm), how far Adam moved G's parameters (L2 of the change: sine layers, FiLM mapping network,
-output layer) and the gradient norms of the same three parts. VARIANT changes G's optimiser for this
-run only (masking regions is the method option `offset_fixed_regions`, given in OVERRIDES_JSON):
-  adam      as configured;
-  slowsine  G's sine layers at 0.3x its learning rate (FiLM mapping and output layer unchanged).
-Run as: python reports/nha/divergence_trace.py SUBJECT STEPS VARIANT [OVERRIDES_JSON] [WATCH_FROM]
+output layer) and the gradient norms of the same three parts. Method options go in OVERRIDES_JSON
+(e.g. `{"offset_fixed_regions": ["face", "eyes"], "lr_offset_sine_factor": 0.3}`).
+Run as: python reports/nha/divergence_trace.py SUBJECT STEPS [OVERRIDES_JSON] [WATCH_FROM]
 """
 import json
 import sys
@@ -17,22 +15,12 @@ import torch
 
 from stage1_growth_probe import stage1_on_head_turn
 
-subject_dir, steps, variant = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-overrides = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-watch_from = int(sys.argv[5]) if len(sys.argv) > 5 else 330
+subject_dir, steps = sys.argv[1], int(sys.argv[2])
+overrides = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+watch_from = int(sys.argv[4]) if len(sys.argv) > 4 else 330
 _, _, method = stage1_on_head_turn(subject_dir, overrides)
 avatar = method.avatar
 net = avatar.offset_mlp.net
-if variant not in ("adam", "slowsine"):
-    raise SystemExit(f"unknown variant {variant!r}: adam | slowsine")
-if variant == "slowsine":
-    g_lr, shape_lr = (group["lr"] for group in method.opt_geometry.param_groups)
-    sine = {id(p) for p in net.layers.parameters()}
-    method.opt_geometry = torch.optim.Adam([
-        {"params": list(net.layers.parameters()), "lr": 0.3 * g_lr},
-        {"params": [p for p in avatar.offset_mlp.parameters() if id(p) not in sine], "lr": g_lr},
-        {"params": [method.shape], "lr": shape_lr},
-    ])
 regions = {k: v for k, v in avatar.head.regions.items() if k in ("face", "scalp", "ears", "eyes", "neck", "mouth")}
 parts = {"layers": list(net.layers.parameters()), "mapping": list(net.mapping.parameters()), "head": list(net.head.parameters())}
 

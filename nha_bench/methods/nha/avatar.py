@@ -87,6 +87,12 @@ class NhaAvatar(nn.Module):
     def geometry_parameters(self) -> list[nn.Parameter]:
         return list(self.offset_mlp.parameters())
 
+    def geometry_parameter_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """G's parameters as (sine layers, FiLM mapping + output layer): they may learn at different rates."""
+        sine = list(self.offset_mlp.net.layers.parameters())
+        ids = {id(p) for p in sine}
+        return sine, [p for p in self.offset_mlp.parameters() if id(p) not in ids]
+
     def texture_parameters(self) -> list[nn.Parameter]:
         return list(self.normal_encoder.parameters()) + list(self.texture_mlp.parameters())
 

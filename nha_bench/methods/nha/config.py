@@ -37,6 +37,10 @@ class NhaConfig:
     iterations: int = 3000
     stage_fractions: tuple[float, float] = (0.6, 0.2)  # stage 1 and stage 2 (rest is stage 3)
     lr_offset: float = 2e-4  # 3e-4 let G diverge more often with the Laplacian at 10 (session 8)
+    # G's sine layers learn at this fraction of lr_offset (its FiLM mapping and output layer at the
+    # full rate): on the CPU probe 0.3 removed a divergence event of G (reports/nha/README.md, session 8)
+    lr_offset_sine_factor: float = 1.0
+    lr_offset_stage3_factor: float = 1.0  # G's rate in stage 3 relative to stage 1 (official NHA: 0.2)
     lr_texture: float = 5e-4
     lr_shape: float = 1e-3
     lr_frame: float = 1e-3  # per-frame expression and pose during training

@@ -108,8 +108,13 @@ class Nha(Method):
         self.notes.append(f"perceptual loss: {self.perceptual.name}")
         for note in self.notes:
             log.info("nha: %s", note)
+        sine, film_and_head = self.avatar.geometry_parameter_groups()
         self.opt_geometry = torch.optim.Adam(
-            [{"params": self.avatar.geometry_parameters(), "lr": cfg.lr_offset}, {"params": [self.shape], "lr": cfg.lr_shape}]
+            [
+                {"params": sine, "lr": cfg.lr_offset * cfg.lr_offset_sine_factor},
+                {"params": film_and_head, "lr": cfg.lr_offset},
+                {"params": [self.shape], "lr": cfg.lr_shape},
+            ]
         )
         self.opt_texture = torch.optim.Adam(self.avatar.texture_parameters(), lr=cfg.lr_texture)
         self.opt_frames = torch.optim.Adam(
@@ -200,11 +205,19 @@ class Nha(Method):
         for p in self.avatar.texture_parameters():
             p.requires_grad_(stage != 1)
 
+    def _set_offset_rates(self, stage: int) -> None:
+        """G's learning rates for the stage (``lr_offset_stage3_factor`` lowers them in stage 3)."""
+        c = self._cfg()
+        rate = c.lr_offset * (c.lr_offset_stage3_factor if stage == 3 else 1.0)
+        sine, film_and_head = self.opt_geometry.param_groups[:2]
+        sine["lr"], film_and_head["lr"] = rate * c.lr_offset_sine_factor, rate
+
     def train_iteration(self, step: int) -> dict[str, float]:
         """One optimisation step of the stage that ``step`` falls in."""
         c = self._cfg()
         stage = c.stage(step)
         self._set_trainable(stage)
+        self._set_offset_rates(stage)
         n = self.expr.shape[0]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         idx = torch.randperm(n, generator=gen)[: min(c.batch_size, n)].to(self.device)
