@@ -8,7 +8,7 @@ path=".../generic_model.pkl", landmark_embedding=..., masks=...)`` reads the use
 from __future__ import annotations
 
 from nha_bench.head import flame, ict  # noqa: F401  (register "flame", "ict")
-from nha_bench.head.base import N_POSE, POSE_SLICES, HeadModel, HeadParams
+from nha_bench.head.base import N_POSE, POSE_SLICES, HeadModel, HeadParams, evaluation_surface
 from nha_bench.head.edits import EditedHeadModel, close_mouth, nha_topology, remove_lower_neck, subdivide
 from nha_bench.registry import HEAD_MODELS
 
@@ -19,6 +19,6 @@ def load_head_model(name: str = "ict", **kw) -> HeadModel:
 
 
 __all__ = [
-    "N_POSE", "POSE_SLICES", "HeadModel", "HeadParams", "EditedHeadModel", "load_head_model",
+    "N_POSE", "POSE_SLICES", "HeadModel", "HeadParams", "EditedHeadModel", "evaluation_surface", "load_head_model",
     "nha_topology", "remove_lower_neck", "close_mouth", "subdivide",
 ]

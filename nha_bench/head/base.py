@@ -149,6 +149,17 @@ class HeadModel(torch.nn.Module):
         return (tri * self.landmark_bary[None, :, :, None]).sum(dim=2)
 
 
+def evaluation_surface(model: HeadModel) -> tuple[np.ndarray, np.ndarray]:
+    """(vertex ids, faces re-indexed to them) of the surface the geometry metrics score: the head
+    region without the mouth socket, an inner surface that no ground-truth mesh has. Every method
+    built on a head model exports this part of it, so all are scored on the same surface."""
+    regions, faces = model.regions, model.faces.cpu().numpy()
+    surface = (regions["head"] & ~regions["mouth"]).cpu().numpy()
+    kept = faces[surface[faces].all(1)]
+    vertex_ids, inverse = np.unique(kept, return_inverse=True)
+    return vertex_ids, inverse.reshape(-1, 3)
+
+
 def embed_vertices_as_landmarks(faces: np.ndarray, vertex_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each vertex id, one face containing it and the barycentric weights selecting it."""
     faces = np.asarray(faces)

@@ -19,7 +19,7 @@ import torch
 
 from nha_bench.datasets.format import Subject
 from nha_bench.errors import DatasetError
-from nha_bench.head import HeadParams, load_head_model
+from nha_bench.head import HeadParams, evaluation_surface, load_head_model
 from nha_bench.mesh import Mesh
 from nha_bench.method import Method, Renders, Sequence
 from nha_bench.registry import METHODS
@@ -77,12 +77,8 @@ class TrackedHeadModel(Method):
                 f"albedo has shape {shared['albedo'].shape}, expected ({self.model.n_vertices}, 3)", source,
                 fix="re-run the tracker with this head model")
         self.shared = shared
-        regions, faces = self.model.regions, self.model.faces.cpu().numpy()
-        surface = (regions["head"] & ~regions["mouth"]).cpu().numpy()
-        kept = faces[surface[faces].all(1)]
-        self._mesh_vertices, inverse = np.unique(kept, return_inverse=True)
-        self._mesh_faces = inverse.reshape(-1, 3)
-        self._mesh_masks = {"face": regions["face"].cpu().numpy()[self._mesh_vertices],
+        self._mesh_vertices, self._mesh_faces = evaluation_surface(self.model)
+        self._mesh_masks = {"face": self.model.regions["face"].cpu().numpy()[self._mesh_vertices],
                             "head": np.ones(len(self._mesh_vertices), bool)}
 
     def num_iterations(self) -> int:

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from nha_bench.errors import NhaBenchError
-from nha_bench.head.base import HeadParams
+from nha_bench.head.base import HeadParams, evaluation_surface
 from nha_bench.mesh import Mesh
 from nha_bench.method import Method, Renders, Sequence
 from nha_bench.methods.nha import losses as L
@@ -269,13 +269,14 @@ class Nha(Method):
 
     @torch.no_grad()
     def render(self, test: Sequence) -> Renders:
-        """RGB and camera-space normals at the dataset resolution; meshes in mm, camera frame."""
+        """RGB and camera-space normals at the dataset resolution; meshes (the head model's
+        ``evaluation_surface``) in mm, camera frame."""
         c = self._cfg()
         params = self._render_params(test)
         H, W = test.size
         K = torch.as_tensor(test.K, dtype=torch.float32, device=self.device)
-        faces = self.avatar.faces.cpu().numpy()
-        regions = {k: v.cpu().numpy() for k, v in self.avatar.head.regions.items() if k in ("face", "head")}
+        kept, faces = evaluation_surface(self.avatar.head)
+        regions = {k: v.cpu().numpy()[kept] for k, v in self.avatar.head.regions.items() if k in ("face", "head")}
         rgb, normal, meshes = [], [], []
         for start in range(0, len(test), c.test_batch_size):
             sl = slice(start, min(len(test), start + c.test_batch_size))
@@ -285,7 +286,7 @@ class Nha(Method):
             rgb.append(sh["rgb"].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
             normal.append(sh["normal"].permute(0, 2, 3, 1).cpu().numpy())
             for v in (verts * 1000.0).cpu().numpy():
-                meshes.append(Mesh(v.astype(np.float32), faces, dict(regions)))
+                meshes.append(Mesh(v[kept].astype(np.float32), faces, dict(regions)))
         return Renders(
             indices=list(test.indices),
             rgb=np.concatenate(rgb).astype(np.float32),

@@ -1,0 +1,59 @@
+"""Where a method's full-head Hausdorff distance comes from: per head-model region of the predicted
+mesh, its share of the surface area, its mean distance to the ground truth (mm, after the metric's
+alignment, averaged over the val frames) and its contribution to the area-weighted mean (share x
+distance; the contributions add up to about `hausdorff_full`, which samples the surface by area).
+
+Works for NHA's meshes and the tracked head-model baseline's (both export the head model's
+`evaluation_surface`): the regions are those of whichever of the tracked model, its NHA edit
+without subdivision, or NHA's subdivided topology gives the mesh's vertex count.
+Run as: python reports/nha/error_by_region.py SUBJECT_DIR OUTPUTS_DIR [OUTPUTS_DIR ...]
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from nha_bench.datasets.format import Subject
+from nha_bench.head import evaluation_surface, load_head_model
+from nha_bench.head.edits import close_mouth, nha_topology, remove_lower_neck
+from nha_bench.mesh_error import mean_vertex_error
+from nha_bench.methods.nha.head_builder import tracked_model_name
+
+REGIONS = ("face", "eyes", "ears", "scalp", "neck")
+
+
+def region_masks(subject: Subject, n_vertices: int) -> dict[str, np.ndarray]:
+    """The head model's region masks for the topology with ``n_vertices`` vertices."""
+    base = load_head_model(tracked_model_name(subject), n_shape=10)
+    for model in (base, close_mouth(remove_lower_neck(base)), nha_topology(base)):
+        kept, _ = evaluation_surface(model)
+        if len(kept) == n_vertices:
+            return {k: v.cpu().numpy()[kept] for k, v in model.regions.items()}
+    raise SystemExit(f"no head-model topology with {n_vertices} vertices")
+
+
+def main() -> None:
+    subject = Subject(Path(sys.argv[1]))
+    print("region: area share %, mean distance mm, contribution mm")
+    for outputs in map(Path, sys.argv[2:]):
+        vertices, faces, error = mean_vertex_error(outputs, subject)
+        area = trimesh.Trimesh(vertices, faces, process=False).area_faces
+        vertex_area = np.bincount(faces.ravel(), np.repeat(area / 3, 3), minlength=len(vertices))
+        masks = region_masks(subject, len(vertices))
+        total = vertex_area.sum()
+        parts, rest = [], np.ones(len(vertices), bool)
+        for name in REGIONS:
+            mask = masks[name] & rest
+            rest &= ~mask
+            parts.append((name, mask))
+        parts.append(("other", rest))
+        print(f"{outputs}: area-weighted mean {np.sum(vertex_area * error) / total:.2f} mm")
+        for name, mask in parts:
+            share = vertex_area[mask].sum() / total
+            mean = np.sum(vertex_area[mask] * error[mask]) / max(vertex_area[mask].sum(), 1e-12)
+            print(f"  {name:6s} {100 * share:5.1f} %  {mean:6.2f} mm  {share * mean:5.2f} mm")
+
+
+if __name__ == "__main__":
+    main()
