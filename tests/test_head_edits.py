@@ -9,7 +9,7 @@ import trimesh
 import trimesh.remesh
 from scipy.spatial import cKDTree
 
-from nha_bench.head import HeadParams, load_head_model
+from nha_bench.head import HeadParams, evaluation_surface, load_head_model
 from nha_bench.head.base import HeadModel, embed_vertices_as_landmarks
 from nha_bench.head.edits import (
     EditedHeadModel, boundary_loops, close_mouth, nha_topology, remove_lower_neck, subdivide,
@@ -166,3 +166,15 @@ def test_ict_nha_topology_counts():
     assert nha.regions["eyes"].sum() == m.regions["eyes"].sum()  # eyeballs not subdivided
     torch.testing.assert_close(nha.landmarks(nha.canonical_vertices[None]),
                                m.landmarks(m.canonical_vertices[None]), atol=1e-7, rtol=0)
+
+
+def test_evaluation_surface_drops_the_mouth_socket_only():
+    """The scored surface of ICT and of NHA's topology: every face of the head outside the mouth
+    socket, re-indexed onto the vertices it uses."""
+    for model in (load_head_model("ict"), nha_topology(load_head_model("ict"))):
+        kept, faces = evaluation_surface(model)
+        head, mouth = model.regions["head"].numpy(), model.regions["mouth"].numpy()
+        all_faces = model.faces.numpy()
+        expected = all_faces[(head & ~mouth)[all_faces].all(1)]
+        assert mouth.any() and not mouth[kept].any() and head[kept].all()
+        np.testing.assert_array_equal(kept[faces], expected)
