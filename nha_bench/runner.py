@@ -6,7 +6,9 @@ of a few test frames rendered with their tracked parameters, the quality-vs-time
 ``outputs/`` (renders of the test split, see :mod:`nha_bench.outputs`) and ``done.json``. A killed
 run resumes from its last checkpoint; the checkpoint written after the test-time fit marks it done
 (``test_fitted``), so a fit made elsewhere (``fit_only`` on a GPU machine) is rendered and scored
-by a later run without refitting. Finished subjects are skipped unless ``force``.
+by a later run without refitting. Finished subjects are skipped unless ``force`` (fit again from
+scratch) or ``rescore`` (render and score again from the finished checkpoint, e.g. after a metric
+or export change).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class RunSettings:
     results: Path = Path("runs/results.jsonl")
     device: str = "auto"
     seed: int = 0
-    force: bool = False
+    force: bool = False  # delete finished run folders and fit again
+    rescore: bool = False  # keep finished checkpoints, render and score again
     checkpoint_every: int = 200
     metric_options: dict | None = None
     method_options: dict | None = None  # keyword arguments of the method's constructor
@@ -186,11 +189,15 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
     """Fit, render and score one method on one subject; returns the stored records."""
     run_dir = settings.runs_dir / method_name / dataset / subject.root.name
     done = run_dir / "done.json"
-    if done.is_file() and not settings.force:
-        console.print(f"[dim]{method_name}/{dataset}/{subject.root.name}: finished earlier, skipped (use --force to redo)[/]")
+    if done.is_file() and not (settings.force or settings.rescore):
+        console.print(f"[dim]{method_name}/{dataset}/{subject.root.name}: finished earlier, skipped "
+                      "(--rescore renders and scores it again, --force fits it again)[/]")
         return []
     if settings.force:
         shutil.rmtree(run_dir, ignore_errors=True)
+    elif settings.rescore:
+        shutil.rmtree(run_dir / "outputs", ignore_errors=True)
+        done.unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(settings.device)
     method_class = METHODS.get(method_name)

@@ -134,8 +134,13 @@ def test_killed_run_resumes_from_checkpoint(subject_dir, tmp_path):
     assert json.loads((run_dir / "checkpoint" / "state.json").read_text())["step"] == 2
     run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path), Console(quiet=True))
     assert json.loads((run_dir / "checkpoint" / "steps.json").read_text()) == [0, 1, 2, 3, 4]
-    # finished subjects are skipped unless forced
+    # finished subjects are skipped unless forced; rescoring renders and scores again without refitting
     assert run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path), Console(quiet=True)) == []
+    checkpoint = (run_dir / "checkpoint" / "state.json").read_text()
+    rescored = run_benchmark(["test_noisy_gt"], "test", [subject], _settings(tmp_path, rescore=True), Console(quiet=True))
+    assert rescored and (run_dir / "done.json").is_file() and (run_dir / "outputs").is_dir()
+    assert (run_dir / "checkpoint" / "state.json").read_text() == checkpoint
+    assert json.loads((run_dir / "checkpoint" / "steps.json").read_text()) == [0, 1, 2, 3, 4]
 
 
 def test_training_budget_stops_with_a_checkpoint_and_a_later_run_resumes(subject_dir, tmp_path):
