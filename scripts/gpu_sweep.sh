@@ -20,12 +20,13 @@ began=$(date +%s)
 source scripts/gpu_prepare.sh
 train_budget=$((budget - ($(date +%s) - began) - TEST_FIT_RESERVE_S - 30))
 gpus=$(nvidia-smi -L | wc -l)
-pids=() subjects=()
+pids=()
+declare -A tags_of=()  # subject -> its configurations' tags (one .tgz per subject)
 for spec in "$@"; do
     tag=${spec%%=*}
     rest=${spec#*=}
     subject=${rest%%:*}
-    [[ " ${subjects[*]} " == *" $subject "* ]] || subjects+=("$subject")
+    tags_of[$subject]+="$tag "
     options=()
     set -f  # JSON lists are not file patterns
     for option in ${rest#*:}; do options+=(--option "$option"); done
@@ -45,12 +46,8 @@ for path in pathlib.Path(sys.argv[1]).rglob("nha.pt"):
     state.pop("optim", None)
     torch.save(state, path)
 EOF
-for subject in "${subjects[@]}"; do
-    tags=()
-    for spec in "$@"; do
-        rest=${spec#*=}
-        [ "${rest%%:*}" = "$subject" ] && tags+=("${spec%%=*}")
-    done
+for subject in "${!tags_of[@]}"; do
+    read -ra tags <<< "${tags_of[$subject]}"
     tar -czf "$OUT/$subject.tgz" -C /tmp/sweep "${tags[@]}"
 done
 nvidia-smi --query-gpu=name,memory.used --format=csv >> "$OUT/track_$dataset.log"
