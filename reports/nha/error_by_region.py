@@ -23,33 +23,44 @@ from nha_bench.methods.nha.head_builder import tracked_model_name
 REGIONS = ("face", "eyes", "ears", "scalp", "neck")
 
 
-def region_masks(subject: Subject, n_vertices: int) -> dict[str, np.ndarray]:
-    """The head model's region masks for the topology with ``n_vertices`` vertices."""
+def region_masks_by_size(subject: Subject) -> dict[int, dict[str, np.ndarray]]:
+    """Vertex count of each candidate topology's evaluation surface -> its region masks."""
     base = load_head_model(tracked_model_name(subject), n_shape=10)
+    by_size = {}
     for model in (base, close_mouth(remove_lower_neck(base)), nha_topology(base)):
         kept, _ = evaluation_surface(model)
-        if len(kept) == n_vertices:
-            return {k: v.cpu().numpy()[kept] for k, v in model.regions.items()}
-    raise SystemExit(f"no head-model topology with {n_vertices} vertices")
+        by_size[len(kept)] = {k: v.cpu().numpy()[kept] for k, v in model.regions.items()}
+    return by_size
+
+
+def region_masks(by_size: dict[int, dict[str, np.ndarray]], n_vertices: int) -> dict[str, np.ndarray]:
+    """The region masks of the topology with ``n_vertices`` vertices."""
+    if n_vertices not in by_size:
+        raise SystemExit(f"no head-model topology with {n_vertices} vertices (known: {sorted(by_size)})")
+    return by_size[n_vertices]
+
+
+def disjoint_regions(masks: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """REGIONS in order, each without the vertices of the ones before it, then "other" (the rest)."""
+    parts, rest = [], np.ones(len(next(iter(masks.values()))), bool)
+    for name in REGIONS:
+        mask = masks[name] & rest
+        rest &= ~mask
+        parts.append((name, mask))
+    return parts + [("other", rest)]
 
 
 def main() -> None:
     subject = Subject(Path(sys.argv[1]))
+    by_size = region_masks_by_size(subject)
     print("region: area share %, mean distance mm, contribution mm")
     for outputs in map(Path, sys.argv[2:]):
         vertices, faces, error = mean_vertex_error(outputs, subject)
         area = trimesh.Trimesh(vertices, faces, process=False).area_faces
         vertex_area = np.bincount(faces.ravel(), np.repeat(area / 3, 3), minlength=len(vertices))
-        masks = region_masks(subject, len(vertices))
         total = vertex_area.sum()
-        parts, rest = [], np.ones(len(vertices), bool)
-        for name in REGIONS:
-            mask = masks[name] & rest
-            rest &= ~mask
-            parts.append((name, mask))
-        parts.append(("other", rest))
         print(f"{outputs}: area-weighted mean {np.sum(vertex_area * error) / total:.2f} mm")
-        for name, mask in parts:
+        for name, mask in disjoint_regions(region_masks(by_size, len(vertices))):
             share = vertex_area[mask].sum() / total
             mean = np.sum(vertex_area[mask] * error[mask]) / max(vertex_area[mask].sum(), 1e-12)
             print(f"  {name:6s} {100 * share:5.1f} %  {mean:6.2f} mm  {share * mean:5.2f} mm")
