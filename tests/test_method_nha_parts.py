@@ -59,7 +59,7 @@ def test_mesh_laplacian_matches_dense_reference():
     ref = x.numpy() - np.einsum("ij,bjc->bic", adj / adj.sum(1, keepdims=True), x.numpy())
     np.testing.assert_allclose(losses.mesh_laplacian(x, edges, 5).numpy(), ref, atol=1e-6)
     const = torch.ones(1, 5, 3) * 0.01
-    reg = losses.offset_regulariser(const, const, edges, torch.ones(5), 1.0, 1.0, 1.0)
+    reg = losses.offset_regulariser(const, const, edges, torch.ones(5), torch.ones(5), 1.0, 1.0, 1.0)
     assert reg["offset_lap"].item() < 1e-12 and reg["offset_pose"].item() == 0.0
     assert reg["offset_norm"].item() == pytest.approx(3e-4)
 
@@ -158,3 +158,25 @@ def test_offsets_are_zero_on_fixed_regions_only():
     assert geo_free.offsets[:, off].abs().max() > 0
     with pytest.raises(NhaBenchError, match="offset_fixed_regions.*'nose'"):
         NhaAvatar(head, get_config("tiny", offset_fixed_regions=["nose"]))
+
+
+def test_laplacian_region_factors_weight_their_vertices():
+    head = load_head_model("ict", n_shape=10)
+    cfg = get_config("tiny", offset_lap_region_factors=[["ears", 500], ["neck", 2]])
+    assert cfg.offset_lap_region_factors == (("ears", 500.0), ("neck", 2.0))
+    assert cfg.hash() == get_config("tiny", offset_lap_region_factors=[["ears", 500.0], ["neck", 2.0]]).hash()
+    weight = NhaAvatar(head, cfg).lap_weight
+    ears, neck = head.regions["ears"], head.regions["neck"]
+    assert (weight[ears] == 500).all() and (weight[neck & ~ears] == 2).all() and (weight[~ears & ~neck] == 1).all()
+    assert torch.equal(NhaAvatar(head, get_config("tiny")).lap_weight, torch.ones(head.n_vertices))
+    # the Laplacian term is the per-vertex weighted mean: a bump on one vertex costs its weight
+    faces = torch.tensor([[0, 1, 2], [0, 2, 3], [0, 3, 1], [1, 3, 2]])
+    bump = torch.zeros(1, 4, 3)
+    bump[0, 0, 0] = 1.0
+    ones, heavy = torch.ones(4), torch.tensor([1.0, 10.0, 10.0, 10.0])
+    plain = losses.offset_regulariser(bump, bump, losses.unique_edges(faces), ones, ones, 1.0, 0.0, 0.0)["offset_lap"]
+    weighted = losses.offset_regulariser(bump, bump, losses.unique_edges(faces), heavy, ones, 1.0, 0.0, 0.0)["offset_lap"]
+    # vertex 0: Laplacian 1; vertices 1-3: -1/3 each -> plain (1 + 3/9) / 4, weighted (1 + 30/9) / 4
+    assert plain.item() == pytest.approx((1 + 3 / 9) / 4) and weighted.item() == pytest.approx((1 + 30 / 9) / 4)
+    with pytest.raises(NhaBenchError, match="offset_lap_region_factors.*'nose'"):
+        NhaAvatar(head, get_config("tiny", offset_lap_region_factors=[["nose", 2]]))

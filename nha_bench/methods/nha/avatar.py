@@ -37,6 +37,15 @@ def face_semantic_labels(faces: Tensor, regions: dict[str, Tensor]) -> Tensor:
     return labels
 
 
+def region_mask(regions: dict[str, Tensor], name: str, option: str) -> Tensor:
+    """The CPU vertex mask of head-model region ``name``, which the config field ``option`` names."""
+    if name not in regions:
+        raise NhaBenchError(
+            f"nha: {option} names {name!r}, a region the head model does not have", fix=f"use some of {sorted(regions)}"
+        )
+    return regions[name].cpu()
+
+
 @dataclass
 class Geometry:
     """Posed geometry of a batch: model/camera-frame vertices (metres) and the offsets."""
@@ -67,13 +76,13 @@ class NhaAvatar(nn.Module):
         self.register_buffer("face_weight", face_w.to(canon.device))
         movable = torch.ones(head.n_vertices, 1)
         for name in cfg.offset_fixed_regions:
-            if name not in regions:
-                raise NhaBenchError(
-                    f"nha: offset_fixed_regions names {name!r}, a region the head model does not have",
-                    fix=f"use some of {sorted(regions)}",
-                )
-            movable[regions[name].cpu()] = 0.0
+            movable[region_mask(regions, name, "offset_fixed_regions")] = 0.0
         self.register_buffer("offset_movable", movable.to(canon.device))  # (V, 1): 0 where G is off
+        lap_weight = torch.ones(head.n_vertices)
+        for name, factor in cfg.offset_lap_region_factors:
+            mask = region_mask(regions, name, "offset_lap_region_factors")
+            lap_weight[mask] = torch.maximum(lap_weight[mask], torch.tensor(float(factor)))
+        self.register_buffer("lap_weight", lap_weight.to(canon.device))  # (V,) Laplacian weight per vertex
         self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)

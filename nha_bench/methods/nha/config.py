@@ -73,6 +73,10 @@ class NhaConfig:
     # synthetic subjects (mean full distance 4.59 vs 4.84 mm with session 8's settings;
     # reports/nha/README.md, sessions 5-8).
     w_offset_lap: float = 10.0  # Laplacian of offsets, favours smooth surfaces
+    # (region, factor) pairs multiplying the Laplacian on a region's vertices (the largest factor
+    # where regions overlap, 1 elsewhere); the official body-part weights stiffen the ears 500x and
+    # the neck 2x against the scalp
+    offset_lap_region_factors: tuple[tuple[str, float], ...] = ()
     w_offset_norm: float = 1e-5  # offset magnitude off the face (distribution term)
     offset_face_factor: float = 3e4  # magnitude weight on the face region (when not in offset_fixed_regions)
     w_offset_pose: float = 1.0  # pose consistency: offsets at the frame's pose vs neutral pose
@@ -126,12 +130,15 @@ PRESETS: dict[str, NhaConfig] = {
 
 
 def _like(default: object, value: object) -> object:
-    """``value`` in the type of the field's ``default`` (ints for float fields, lists for weight
-    tuples), so that equal settings hash equally however they were spelled (``10`` or ``10.0``)."""
+    """``value`` in the type of the field's ``default`` (ints for float fields, lists for tuples,
+    numbers inside nested lists as floats), so that equal settings hash equally however they were
+    spelled (``10`` or ``10.0``)."""
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if isinstance(default, tuple) and isinstance(value, (list, tuple)):
-        return tuple(_like(d, v) for d, v in zip(default, value)) if len(value) == len(default) else tuple(value)
+        if len(value) == len(default):
+            return tuple(_like(d, v) for d, v in zip(default, value))
+        return tuple(_like(0.0, v) if not isinstance(v, (list, tuple)) else _like((), v) for v in value)
     return value
 
 

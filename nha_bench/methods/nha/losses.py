@@ -73,13 +73,21 @@ def unique_edges(faces: Tensor) -> Tensor:
 
 
 def offset_regulariser(
-    offsets: Tensor, offsets_neutral: Tensor, edges: Tensor, face_weight: Tensor, w_lap: float, w_norm: float, w_pose: float
+    offsets: Tensor,
+    offsets_neutral: Tensor,
+    edges: Tensor,
+    lap_weight: Tensor,
+    norm_weight: Tensor,
+    w_lap: float,
+    w_norm: float,
+    w_pose: float,
 ) -> dict[str, Tensor]:
-    """E_reg,offset: Laplacian smoothness, magnitude (weighted per vertex, larger on the face) and
-    pose consistency (offsets at the frame's pose close to offsets at the neutral pose)."""
+    """E_reg,offset: Laplacian smoothness and magnitude (each weighted per vertex: ``lap_weight``,
+    ``norm_weight`` of shape (V,)) and pose consistency (offsets at the frame's pose close to
+    offsets at the neutral pose)."""
     lap = mesh_laplacian(offsets, edges, offsets.shape[1])
     return {
-        "offset_lap": w_lap * lap.pow(2).sum(-1).mean(),
-        "offset_norm": w_norm * (offsets.pow(2).sum(-1) * face_weight).mean(),
+        "offset_lap": w_lap * (lap.pow(2).sum(-1) * lap_weight).mean(),
+        "offset_norm": w_norm * (offsets.pow(2).sum(-1) * norm_weight).mean(),
         "offset_pose": w_pose * (offsets - offsets_neutral).pow(2).sum(-1).mean(),
     }
