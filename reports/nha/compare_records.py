@@ -1,0 +1,24 @@
+"""Synthetic geometry of several NHA configurations side by side, from their result records:
+full-head Hausdorff distance per subject and its mean, and the means of the face distance, normal
+error and L1 (means over the subjects the record file has; `n` says how many).
+Run as: python reports/nha/compare_records.py TAG=RESULTS.jsonl [TAG=RESULTS.jsonl ...]"""
+import sys
+
+import pandas as pd
+
+SUBJECTS = ("subject_f1", "subject_f2", "subject_m1", "subject_m2")
+
+
+def summary(path: str) -> dict[str, float]:
+    """One row: hausdorff_full per subject, then means over the subjects present."""
+    records = pd.read_json(path, lines=True)
+    records = records[(records.method == "nha") & (records.status == "ok")]
+    value = records.drop_duplicates(["subject", "metric"], keep="last").pivot(index="subject", columns="metric", values="value")
+    row = {s[-2:]: value.at[s, "hausdorff_full"] if s in value.index else float("nan") for s in SUBJECTS}
+    row.update(n=len(value), full=value.hausdorff_full.mean(), face=value.hausdorff_face.mean(),
+               normal=value.normal_error.mean(), l1=value.l1.mean())
+    return row
+
+
+rows = {tag: summary(path) for tag, path in (arg.split("=", 1) for arg in sys.argv[1:])}
+print(pd.DataFrame(rows).T.round(3).to_string())
