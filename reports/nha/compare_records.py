@@ -1,4 +1,5 @@
-"""Synthetic geometry of several NHA configurations side by side, from their result records:
+"""Synthetic geometry of several NHA configurations side by side, from their result records (NHA's
+synthetic records; others in the files are ignored):
 full-head Hausdorff distance per subject and its mean, and the means of the face distance, normal
 error and L1 (means over the subjects the record file has; `n` says how many).
 Run as: python reports/nha/compare_records.py TAG=RESULTS.jsonl [TAG=RESULTS.jsonl ...]"""
@@ -12,7 +13,7 @@ SUBJECTS = ("subject_f1", "subject_f2", "subject_m1", "subject_m2")
 def summary(path: str) -> dict[str, float]:
     """One row: hausdorff_full per subject, then means over the subjects present."""
     records = pd.read_json(path, lines=True)
-    records = records[(records.method == "nha") & (records.status == "ok")]
+    records = records[(records.method == "nha") & (records.dataset == "synthetic") & (records.status == "ok")]
     value = records.drop_duplicates(["subject", "metric"], keep="last").pivot(index="subject", columns="metric", values="value")
     row = {s[-2:]: value.at[s, "hausdorff_full"] if s in value.index else float("nan") for s in SUBJECTS}
     row.update(n=len(value), full=value.hausdorff_full.mean(), face=value.hausdorff_face.mean(),
