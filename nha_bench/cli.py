@@ -214,7 +214,11 @@ def report(
 def check(
     reference: Path = typer.Option(..., help="Reference scores (reports/reference/*.json)."),
     results: Path = RESULTS,
-    write: bool = typer.Option(False, help="Write the current scores as the new reference instead."),
+    write: bool = typer.Option(
+        False,
+        help="Write the current scores as the new reference instead (an existing reference keeps its "
+        "command and tolerances).",
+    ),
 ) -> None:
     """Compare current scores with reference scores; exit 1 with a readable diff on regression."""
     from nha_bench.reference import compare, load_reference, reference_from
@@ -223,9 +227,12 @@ def check(
     try:
         records = ResultStore(results).frame()
         if write:
-            command = "nha-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            document = reference_from(records, "nha-bench " + " ".join(shlex.quote(a) for a in sys.argv[1:]), git_commit())
+            if reference.is_file():  # how the results are made and how strict the check is outlive a rewrite
+                previous = load_reference(reference)
+                document.update(command=previous.get("command", document["command"]), tolerances=previous["tolerances"])
             reference.parent.mkdir(parents=True, exist_ok=True)
-            reference.write_text(json.dumps(reference_from(records, command, git_commit()), indent=1) + "\n")
+            reference.write_text(json.dumps(document, indent=1) + "\n")
             console.print(f"wrote {reference} ({len(records)} scores)")
             return
         differences = compare(records, load_reference(reference))

@@ -1,7 +1,8 @@
 """CI regression: the tiny preset on the built-in dataset reproduces the stored reference scores.
 
 The reference (reports/reference/tiny.json) was written by `make demo` followed by
-`nha-bench check --write`; its "command" and "git_commit" fields say which run made it.
+`nha-bench check --write`; its "command" field says how the results are made (a rewrite keeps it
+and the tolerances), "git_commit" which commit wrote it.
 """
 
 from __future__ import annotations

@@ -221,6 +221,14 @@ def test_check_passes_then_fails_on_perturbed_score(finished_run, tmp_path):
     args = ["check", "--reference", str(reference), "--results", str(settings.results)]
     assert cli.invoke(app, args + ["--write"]).exit_code == 0
     assert cli.invoke(app, args).exit_code == 0
+    # a rewrite keeps the reference's hand-written command and tolerances
+    document = json.loads(reference.read_text())
+    document["command"], document["tolerances"]["l1"] = "make the results like this", 0.02
+    reference.write_text(json.dumps(document))
+    assert cli.invoke(app, args + ["--write"]).exit_code == 0
+    rewritten = json.loads(reference.read_text())
+    assert rewritten["command"] == "make the results like this" and rewritten["tolerances"]["l1"] == 0.02
+    assert rewritten["scores"] == document["scores"]
     # perturb one stored score beyond its tolerance: a newer record for the same key
     lines = settings.results.read_text().splitlines()
     record = json.loads(next(line for line in lines if '"metric": "l1"' in line))
