@@ -59,6 +59,13 @@ class RunSettings:
     train_budget_s: float | None = None  # stop training (checkpointed, resumable) after this long
     probe_frames: int = 2
 
+    def __post_init__(self) -> None:
+        if self.force and self.rescore:
+            raise NhaBenchError(
+                "--force and --rescore contradict each other (--force deletes the checkpoint that --rescore scores)",
+                fix="--rescore to render and score finished fits again, --force to fit them again",
+            )
+
 
 def progress_bar(console: Console | None = None) -> Progress:
     """The progress bar style used by every long step."""

@@ -141,6 +141,8 @@ def test_killed_run_resumes_from_checkpoint(subject_dir, tmp_path):
     assert rescored and (run_dir / "done.json").is_file() and (run_dir / "outputs").is_dir()
     assert (run_dir / "checkpoint" / "state.json").read_text() == checkpoint
     assert json.loads((run_dir / "checkpoint" / "steps.json").read_text()) == [0, 1, 2, 3, 4]
+    with pytest.raises(NhaBenchError, match="--force and --rescore"):
+        _settings(tmp_path, force=True, rescore=True)
 
 
 def test_training_budget_stops_with_a_checkpoint_and_a_later_run_resumes(subject_dir, tmp_path):
