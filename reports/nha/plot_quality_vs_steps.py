@@ -1,0 +1,47 @@
+"""NHA's full-head Hausdorff distance against the number of training steps (the quality-against-
+fitting-time curve in geometry; the fitting seconds per step are in reports/nha/README.md): one line
+per configuration, one marker per subject, the mean of the subjects dashed.
+Run as: python reports/nha/plot_quality_vs_steps.py OUT.png BASELINE.jsonl LABEL:STEPS=RESULTS.jsonl [...]
+(arguments with the same LABEL form one line; BASELINE.jsonl holds the tracked head model's records,
+drawn as its mean over the subjects and half of it, the paper's relation)."""
+import sys
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import pandas as pd
+
+MARKERS = {"subject_f1": "o", "subject_f2": "s", "subject_m1": "^", "subject_m2": "v"}
+
+
+def full_distances(path: str, method: str = "nha") -> pd.Series:
+    """hausdorff_full of a method's synthetic records per subject (the newest record of each)."""
+    records = pd.read_json(path, lines=True)
+    records = records[(records.method == method) & (records.dataset == "synthetic") & (records.metric == "hausdorff_full")]
+    return records.drop_duplicates("subject", keep="last").set_index("subject").value
+
+
+points: dict[str, list[tuple[int, pd.Series]]] = defaultdict(list)
+for argument in sys.argv[3:]:
+    key, path = argument.split("=", 1)
+    label, steps = key.rsplit(":", 1)
+    points[label].append((int(steps), full_distances(path)))
+
+figure, axis = plt.subplots(figsize=(7, 4.5))
+for colour, (label, series) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], points.items()):
+    series.sort(key=lambda item: item[0])
+    for subject, marker in MARKERS.items():
+        xs = [steps for steps, values in series if subject in values]
+        axis.plot(xs, [values[subject] for steps, values in series if subject in values], marker=marker, color=colour,
+                  alpha=0.5, linewidth=0.8)
+    complete = [(steps, values.mean()) for steps, values in series if len(values) == len(MARKERS)]
+    axis.plot(*zip(*complete), linestyle="--", marker="D", linewidth=2, color=colour, label=f"{label}: mean of 4")
+baseline = full_distances(sys.argv[2], "headmodel").mean()
+axis.axhline(baseline, color="grey", linestyle=":", label=f"tracked head model, mean {baseline:.2f}")
+axis.axhline(baseline / 2, color="black", linestyle=":", label=f"half of it (the paper's relation), {baseline / 2:.2f}")
+axis.set(xlabel="training steps", ylabel="Hausdorff full (mm)", title="NHA on the synthetic subjects (markers: f1 o, f2 s, m1 ^, m2 v)")
+axis.legend(loc="lower right", fontsize=8)
+figure.tight_layout()
+figure.savefig(sys.argv[1], dpi=90)
