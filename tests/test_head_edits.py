@@ -172,9 +172,11 @@ def test_evaluation_surface_drops_the_mouth_socket_only():
     """The scored surface of ICT and of NHA's topology: every face of the head outside the mouth
     socket, re-indexed onto the vertices it uses."""
     for model in (load_head_model("ict"), nha_topology(load_head_model("ict"))):
-        kept, faces = evaluation_surface(model)
+        kept, faces, masks = evaluation_surface(model)
         head, mouth = model.regions["head"].numpy(), model.regions["mouth"].numpy()
         all_faces = model.faces.numpy()
         expected = all_faces[(head & ~mouth)[all_faces].all(1)]
         assert mouth.any() and not mouth[kept].any() and head[kept].all()
         np.testing.assert_array_equal(kept[faces], expected)
+        np.testing.assert_array_equal(masks["face"], model.regions["face"].numpy()[kept])
+        assert masks["head"].all() and len(masks["head"]) == len(kept)

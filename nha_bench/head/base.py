@@ -149,15 +149,17 @@ class HeadModel(torch.nn.Module):
         return (tri * self.landmark_bary[None, :, :, None]).sum(dim=2)
 
 
-def evaluation_surface(model: HeadModel) -> tuple[np.ndarray, np.ndarray]:
-    """(vertex ids, faces re-indexed to them) of the surface the geometry metrics score: the head
-    region without the mouth socket, an inner surface that no ground-truth mesh has. Every method
-    built on a head model exports this part of it, so all are scored on the same surface."""
+def evaluation_surface(model: HeadModel) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(vertex ids, faces re-indexed to them, the mesh's ``face``/``head`` vertex masks) of the
+    surface the geometry metrics score: the head region without the mouth socket, an inner surface
+    that no ground-truth mesh has. Every method built on a head model exports this part of it, so
+    all are scored on the same surface."""
     regions, faces = model.regions, model.faces.cpu().numpy()
     surface = (regions["head"] & ~regions["mouth"]).cpu().numpy()
     kept = faces[surface[faces].all(1)]
     vertex_ids, inverse = np.unique(kept, return_inverse=True)
-    return vertex_ids, inverse.reshape(-1, 3)
+    masks = {"face": regions["face"].cpu().numpy()[vertex_ids], "head": np.ones(len(vertex_ids), bool)}
+    return vertex_ids, inverse.reshape(-1, 3), masks
 
 
 def embed_vertices_as_landmarks(faces: np.ndarray, vertex_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

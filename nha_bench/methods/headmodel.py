@@ -77,9 +77,7 @@ class TrackedHeadModel(Method):
                 f"albedo has shape {shared['albedo'].shape}, expected ({self.model.n_vertices}, 3)", source,
                 fix="re-run the tracker with this head model")
         self.shared = shared
-        self._mesh_vertices, self._mesh_faces = evaluation_surface(self.model)
-        self._mesh_masks = {"face": self.model.regions["face"].cpu().numpy()[self._mesh_vertices],
-                            "head": np.ones(len(self._mesh_vertices), bool)}
+        self._mesh_vertices, self._mesh_faces, self._mesh_masks = evaluation_surface(self.model)
 
     def num_iterations(self) -> int:
         return 0

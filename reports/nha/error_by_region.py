@@ -28,7 +28,7 @@ def region_masks_by_size(subject: Subject) -> dict[int, dict[str, np.ndarray]]:
     base = load_head_model(tracked_model_name(subject), n_shape=10)
     by_size = {}
     for model in (base, close_mouth(remove_lower_neck(base)), nha_topology(base)):
-        kept, _ = evaluation_surface(model)
+        kept, _, _ = evaluation_surface(model)
         by_size[len(kept)] = {k: v.cpu().numpy()[kept] for k, v in model.regions.items()}
     return by_size
 

@@ -275,8 +275,7 @@ class Nha(Method):
         params = self._render_params(test)
         H, W = test.size
         K = torch.as_tensor(test.K, dtype=torch.float32, device=self.device)
-        kept, faces = evaluation_surface(self.avatar.head)
-        regions = {k: v.cpu().numpy()[kept] for k, v in self.avatar.head.regions.items() if k in ("face", "head")}
+        kept, faces, masks = evaluation_surface(self.avatar.head)
         rgb, normal, meshes = [], [], []
         for start in range(0, len(test), c.test_batch_size):
             sl = slice(start, min(len(test), start + c.test_batch_size))
@@ -286,7 +285,7 @@ class Nha(Method):
             rgb.append(sh["rgb"].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
             normal.append(sh["normal"].permute(0, 2, 3, 1).cpu().numpy())
             for v in (verts * 1000.0).cpu().numpy():
-                meshes.append(Mesh(v[kept].astype(np.float32), faces, dict(regions)))
+                meshes.append(Mesh(v[kept].astype(np.float32), faces, dict(masks)))
         return Renders(
             indices=list(test.indices),
             rgb=np.concatenate(rgb).astype(np.float32),
