@@ -46,7 +46,7 @@ def report(label: str) -> None:
         idx = torch.tensor(frames)
         params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
         geometry = avatar.geometry(params)
-        normal_mm = (geometry.offsets_neutral[0] * outward).sum(-1)[back].numpy() * 1000.0
+        normal_mm = (avatar.neutral_offsets()[0] * outward).sum(-1)[back].numpy() * 1000.0
         verts = (geometry.verts_cam * 1000.0).numpy().astype(np.float64)
         moved_mm = (method.translation - tracked_translation).numpy() * 1000.0
     print(f"{label}: offsets behind the ears along the normal mean {normal_mm.mean():+.2f} mm, "

@@ -52,7 +52,6 @@ class Geometry:
 
     verts_cam: Tensor  # (B, V, 3)
     offsets: Tensor  # (B, V, 3), model frame before the global rotation
-    offsets_neutral: Tensor  # (1, V, 3), offsets at the neutral pose (pose consistency)
 
 
 class NhaAvatar(nn.Module):
@@ -117,7 +116,7 @@ class NhaAvatar(nn.Module):
         offsets = self.offsets(cond)
         rot = axis_angle_to_matrix(params.pose[:, :3])
         verts = verts + torch.einsum("bij,bvj->bvi", rot, offsets)
-        return Geometry(model_to_camera(verts, params.translation), offsets, self.neutral_offsets())
+        return Geometry(model_to_camera(verts, params.translation), offsets)
 
     def offsets(self, cond: Tensor) -> Tensor:
         """G's per-vertex offsets as the mesh gets them (zero on ``offset_fixed_regions``), metres:

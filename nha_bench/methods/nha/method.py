@@ -188,7 +188,7 @@ class Nha(Method):
             mm = 1000.0  # offset regularisers are measured in millimetres
             terms.update(
                 L.offset_regulariser(
-                    geo.offsets * mm, geo.offsets_neutral * mm, av.edges, av.lap_weight, av.face_weight,
+                    geo.offsets * mm, av.neutral_offsets() * mm, av.edges, av.lap_weight, av.face_weight,
                     c.w_offset_lap, c.w_offset_norm, c.w_offset_pose,
                 )
             )
