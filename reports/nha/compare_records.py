@@ -7,14 +7,16 @@ import sys
 
 import pandas as pd
 
+from nha_bench.results import ResultStore
+
 SUBJECTS = ("subject_f1", "subject_f2", "subject_m1", "subject_m2")
 
 
 def summary(path: str) -> dict[str, float]:
     """One row: hausdorff_full per subject, then means over the subjects present."""
-    records = pd.read_json(path, lines=True)
+    records = ResultStore(path).frame()
     records = records[(records.method == "nha") & (records.dataset == "synthetic") & (records.status == "ok")]
-    value = records.drop_duplicates(["subject", "metric"], keep="last").pivot(index="subject", columns="metric", values="value")
+    value = records.pivot(index="subject", columns="metric", values="value")
     row = {s[-2:]: value.at[s, "hausdorff_full"] if s in value.index else float("nan") for s in SUBJECTS}
     row.update(n=len(value), full=value.hausdorff_full.mean(), face=value.hausdorff_face.mean(),
                normal=value.normal_error.mean(), l1=value.l1.mean())

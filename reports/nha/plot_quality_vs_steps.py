@@ -13,14 +13,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from nha_bench.results import ResultStore
+
 MARKERS = {"subject_f1": "o", "subject_f2": "s", "subject_m1": "^", "subject_m2": "v"}
 
 
 def full_distances(path: str, method: str = "nha") -> pd.Series:
     """hausdorff_full of a method's synthetic records per subject (the newest record of each)."""
-    records = pd.read_json(path, lines=True)
+    records = ResultStore(path).frame()
     records = records[(records.method == method) & (records.dataset == "synthetic") & (records.metric == "hausdorff_full")]
-    return records.drop_duplicates("subject", keep="last").set_index("subject").value
+    return records.set_index("subject").value
 
 
 points: dict[str, list[tuple[int, pd.Series]]] = defaultdict(list)

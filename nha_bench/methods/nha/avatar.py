@@ -80,7 +80,7 @@ class NhaAvatar(nn.Module):
         lap_weight = torch.ones(head.n_vertices)
         for name, factor in cfg.offset_lap_region_factors:
             mask = region_mask(regions, name, "offset_lap_region_factors")
-            lap_weight[mask] = torch.maximum(lap_weight[mask], torch.tensor(float(factor)))
+            lap_weight[mask] = lap_weight[mask].clamp_min(factor)
         self.register_buffer("lap_weight", lap_weight.to(canon.device))  # (V,) Laplacian weight per vertex
         self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
