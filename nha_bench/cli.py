@@ -90,7 +90,7 @@ def run(
     runs_dir: Path = typer.Option(Path("runs"), help="Where checkpoints, logs and renders go."),
     results: Path = RESULTS,
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
-    seed: int = 0,
+    seed: int = typer.Option(0, help="Seed of the fits; records carry it, seed N > 0 fits into SUBJECT.seedN, and tables average each subject over its seeds."),
     force: bool = typer.Option(False, help="Fit subjects that finished earlier again (deletes their run folders)."),
     rescore: bool = typer.Option(False, help="Render and score finished subjects again from their checkpoints (no refit)."),
     csim_backend: str = typer.Option("dlib", help="dlib | arcface"),

@@ -3,7 +3,10 @@
 A reference file (``reports/reference/*.json``)::
 
     {"command": "...", "git_commit": "...", "tolerances": {"l1": 0.002, ...},
-     "scores": [{"method": ..., "dataset": ..., "subject": ..., "split": ..., "metric": ..., "value": ...}]}
+     "scores": [{"method": ..., "dataset": ..., "subject": ..., "split": ..., "metric": ..., "seed": ...,
+                 "value": ...}]}
+
+Scores written before seeds were stored are read as seed 0 (as records are).
 
 Tolerances are absolute, per metric. A missing score, or an unavailable one where the reference
 has a value, fails the check as well as a value outside its tolerance.
@@ -47,7 +50,7 @@ class Difference:
         cur = "missing" if self.current is None else f"{self.current:.4f}"
         ref = "none" if self.reference is None else f"{self.reference:.4f}"
         delta = "" if None in (self.current, self.reference) else f"  (diff {self.current - self.reference:+.4f})"
-        return f"{'/'.join(self.key)}: reference {ref}, current {cur}, tolerance {self.tolerance}{delta}"
+        return f"{'/'.join(map(str, self.key))}: reference {ref}, current {cur}, tolerance {self.tolerance}{delta}"
 
 
 def load_reference(path: Path) -> dict:
@@ -56,8 +59,10 @@ def load_reference(path: Path) -> dict:
         raise NhaBenchError("reference file does not exist", path, fix="write one with `nha-bench check --write`")
     try:
         data = json.loads(path.read_text())
-        data["scores"], data.setdefault("tolerances", {})
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        data.setdefault("tolerances", {})
+        for score in data["scores"]:
+            score.setdefault("seed", 0)
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise NhaBenchError(f"reference file is not valid ({exc})", path) from exc
     return data
 
@@ -81,7 +86,7 @@ def compare(records: pd.DataFrame, reference: dict) -> list[Difference]:
 def reference_from(records: pd.DataFrame, command: str, git_commit: str) -> dict:
     """A reference document holding the given records' values."""
     scores = [
-        {**{k: row[k] for k in KEY}, "value": None if row["status"] != "ok" else float(row["value"])}
+        {**{k: int(row[k]) if k == "seed" else row[k] for k in KEY}, "value": None if row["status"] != "ok" else float(row["value"])}
         for _, row in records.sort_values(list(KEY)).iterrows()
     ]
     return {"command": command, "git_commit": git_commit, "tolerances": DEFAULT_TOLERANCES, "scores": scores}

@@ -19,12 +19,13 @@ import pandas as pd
 from nha_bench.errors import NhaBenchError
 from nha_bench.metrics.base import MetricResult
 
-KEY = ("method", "dataset", "subject", "split", "metric")
+KEY = ("method", "dataset", "subject", "split", "metric", "seed")
 
 
 @dataclass
 class Record:
-    """One score: (method, dataset, subject, split, metric) plus how and where it was made."""
+    """One score: (method, dataset, subject, split, metric, seed) plus how and where it was made.
+    Records written before seeds were stored load with seed 0 (the only seed then used)."""
 
     method: str
     dataset: str
@@ -36,6 +37,7 @@ class Record:
     higher_is_better: bool
     n_frames: int
     n_skipped: int = 0
+    seed: int = 0
     backend: str = ""
     comparable: bool = True
     status: str = "ok"  # "ok" or "unavailable"

@@ -192,9 +192,15 @@ def _fit(method: Method, run_dir: Path, train: Sequence, test: Sequence, setting
     return state
 
 
+def run_folder(runs_dir: Path, method_name: str, dataset: str, subject_name: str, seed: int = 0) -> Path:
+    """Where a fit keeps its checkpoint, log and outputs: ``METHOD/DATASET/SUBJECT`` for seed 0,
+    ``METHOD/DATASET/SUBJECT.seedN`` for another seed (a fit of one seed never resumes another's)."""
+    return runs_dir / method_name / dataset / (subject_name if seed == 0 else f"{subject_name}.seed{seed}")
+
+
 def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunSettings, console: Console) -> list[Record]:
     """Fit, render and score one method on one subject; returns the stored records."""
-    run_dir = settings.runs_dir / method_name / dataset / subject.root.name
+    run_dir = run_folder(settings.runs_dir, method_name, dataset, subject.root.name, settings.seed)
     done = run_dir / "done.json"
     if done.is_file() and not (settings.force or settings.rescore):
         console.print(f"[dim]{method_name}/{dataset}/{subject.root.name}: finished earlier, skipped "
@@ -243,6 +249,7 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
         "dataset": dataset,
         "subject": subject.root.name,
         "split": TEST_SPLIT,
+        "seed": settings.seed,
         "preset": settings.preset,
         "config_hash": config_hash(method, settings.preset),
         "git_commit": git_commit(),

@@ -68,7 +68,14 @@ def _arrow(metric: str) -> str:
     return f"{LABELS.get(metric, metric)} {'↑' if spec.higher_is_better else '↓'}"
 
 
+def _format(metric: str, value: float) -> str:
+    return f"{value:.1f}°" if metric == "normal_error" else f"{value:.3f}" if metric in APPEARANCE.metrics else f"{value:.2f}"
+
+
 def _cell(rows: pd.DataFrame, metric: str, notes: set[str], who: str) -> str:
+    """One table entry: the mean over each subject's seeds, then the frame-weighted mean over the
+    subjects; with two or more seeds fitted on every subject of the entry, ± the standard deviation
+    of the entry's value over those seeds."""
     if rows.empty:
         return MISSING
     ok = rows[rows["status"] == "ok"]
@@ -76,11 +83,21 @@ def _cell(rows: pd.DataFrame, metric: str, notes: set[str], who: str) -> str:
         reasons = "; ".join(sorted({str(r) for r in rows["reason"]}))
         notes.add(f"{who} {LABELS.get(metric, metric)}: unavailable ({reasons})")
         return UNAVAILABLE
-    value = float((ok["value"] * ok["n_frames"]).sum() / max(ok["n_frames"].sum(), 1))
+    frames = ok.groupby("subject")["n_frames"].max()
+    by_seed = ok.pivot_table(index="seed", columns="subject", values="value", aggfunc="mean")
+    value = float((by_seed.mean() * frames).sum() / max(frames.sum(), 1))
+    text = _format(metric, value)
+    if len(by_seed) > 1:
+        complete = by_seed.dropna()
+        notes.add(f"{who}: each subject's mean over the seeds it was fitted with ({', '.join(map(str, by_seed.index))} in all); "
+                  "± the standard deviation over the seeds fitted on every subject")
+        if len(complete) > 1:
+            per_seed = (complete * frames).sum(axis=1) / frames.sum()
+            text += f" ±{_format(metric, float(per_seed.std())).rstrip('°')}"
     if not ok["comparable"].all():
         notes.add(f"{who} {LABELS.get(metric, metric)}: computed with a stand-in model ({', '.join(sorted(set(ok['backend'])))}), not comparable")
-        return f"{value:.3f}*"
-    return f"{value:.1f}°" if metric == "normal_error" else f"{value:.3f}" if metric in APPEARANCE.metrics else f"{value:.2f}"
+        return f"{text}*"
+    return text
 
 
 def table1(records: pd.DataFrame, dataset: str) -> Table:

@@ -6,8 +6,9 @@
 # Score them here with `python reports/nha/sweep_score.py SUBJECT RUN/checkpoint SHEET OPTIONS`.
 #
 #   usage (device): bash scripts/gpu_sweep.sh DATASET PACKED_DIR BUDGET_S SPEC [SPEC ...]
-#   SPEC: TAG=SUBJECT:FIELD=JSON[ FIELD=JSON ...]  (one nha option per word, JSON without spaces),
-#         e.g. 'f1_lap10=subject_f1:w_offset_lap=10 iterations=1800 stage_fractions=[1.0,0.0]'
+#   SPEC: TAG=SUBJECT:FIELD=JSON[ FIELD=JSON ...]  (one nha option per word, JSON without spaces;
+#         the word seed=N is the run's --seed), e.g.
+#         'f1_lap10=subject_f1:w_offset_lap=10 iterations=1800 stage_fractions=[1.0,0.0]'
 #   carry: .whl (trimesh, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py pack).
 # At most 6 subjects (the device returns 8 files: 6 + the tracking summary and log) and two
 # configurations per subject (a .tgz stays under the 16 MiB a file may have). Every fit stops
@@ -29,7 +30,9 @@ for spec in "$@"; do
     tags_of[$subject]+="$tag "
     options=()
     set -f  # JSON lists are not file patterns
-    for option in ${rest#*:}; do options+=(--option "$option"); done
+    for option in ${rest#*:}; do
+        if [[ $option == seed=* ]]; then options+=(--seed "${option#seed=}"); else options+=(--option "$option"); fi
+    done
     set +f
     mkdir -p "/tmp/sweep/$tag"
     CUDA_VISIBLE_DEVICES=$((${#pids[@]} % gpus)) python3 -m nha_bench run --methods nha --dataset "$dataset" \

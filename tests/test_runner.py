@@ -287,3 +287,41 @@ def test_table2_averages_only_subjects_every_method_has(finished_run):
     l1 = records.loc[records["metric"] == "l1", "value"].iloc[0]
     assert float(t2.frame.loc["Noisy GT (test)", "L1 ↓"]) == pytest.approx(l1, abs=1e-3)  # subj_b left out
     assert any("left out: subj_b" in note for note in t2.notes)
+
+
+def test_a_second_seed_fits_apart_and_tables_average_over_seeds(finished_run, tmp_path):
+    """A seed-1 run beside a finished seed-0 run fits again (its own folder), its records carry the
+    seed and stay next to seed 0's, and table cells are the mean over the seeds with their spread."""
+    subject, seed0, _ = finished_run
+    settings = _settings(tmp_path)
+    settings.runs_dir.mkdir(parents=True)
+    settings.results.write_text(seed0.results.read_text())
+    records = run_benchmark(["test_noisy_gt"], "test", [subject], RunSettings(**{**vars(settings), "seed": 1}), Console(quiet=True))
+    assert records and all(r.seed == 1 for r in records)
+    assert (settings.runs_dir / "test_noisy_gt" / "test" / "subj_a.seed1" / "done.json").is_file()
+    stored = ResultStore(settings.results).frame()
+    l1 = stored[stored["metric"] == "l1"].set_index("seed")["value"]
+    assert sorted(l1.index) == [0, 1] and l1[0] != l1[1]  # the test method's noise follows the seed
+    t1, t2 = table1(stored, "test"), table2(stored, "test")
+    full = stored[stored["metric"] == "hausdorff_full"]["value"]
+    assert t1.frame.loc["Hausdorff (full): Noisy GT (test)", "subj_a"] == f"{full.mean():.2f} ±{full.std():.2f}"
+    assert t2.frame.loc["Noisy GT (test)", "L1 ↓"] == f"{l1.mean():.3f} ±{l1.std():.3f}"
+    assert any("seeds it was fitted with (0, 1 in all)" in note for note in t1.notes)
+    # a second subject fitted with seed 0 only: the mean uses every record, no spread over seeds
+    other = stored[stored["seed"] == 0].assign(subject="subj_b")
+    both = table2(pd.concat([stored, other], ignore_index=True), "test").frame.loc["Noisy GT (test)", "L1 ↓"]
+    assert both == f"{(l1.mean() + l1[0]) / 2:.3f}"
+
+
+def test_reference_scores_without_a_seed_read_as_seed_0(finished_run, tmp_path):
+    from nha_bench.reference import compare, load_reference, reference_from
+
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    document = reference_from(records, "test", "abc")
+    assert all(score["seed"] == 0 for score in document["scores"])
+    for score in document["scores"]:
+        del score["seed"]  # a reference written before seeds were stored
+    path = tmp_path / "reference.json"
+    path.write_text(json.dumps(document))
+    assert compare(records, load_reference(path)) == []

@@ -1,7 +1,8 @@
 """Synthetic geometry of several NHA configurations side by side, from their result records (NHA's
 synthetic records; others in the files are ignored):
 full-head Hausdorff distance per subject and its mean, and the means of the face distance, normal
-error and L1 (means over the subjects the record file has; `n` says how many).
+error and L1 (means over the subjects the record file has; `n` says how many; a subject fitted with
+several seeds counts with the mean over them).
 Run as: python reports/nha/compare_records.py TAG=RESULTS.jsonl [TAG=RESULTS.jsonl ...]"""
 import sys
 
@@ -16,7 +17,7 @@ def summary(path: str) -> dict[str, float]:
     """One row: hausdorff_full per subject, then means over the subjects present."""
     records = ResultStore(path).frame()
     records = records[(records.method == "nha") & (records.dataset == "synthetic") & (records.status == "ok")]
-    value = records.pivot(index="subject", columns="metric", values="value")
+    value = records.pivot_table(index="subject", columns="metric", values="value", aggfunc="mean")
     row = {s[-2:]: value.at[s, "hausdorff_full"] if s in value.index else float("nan") for s in SUBJECTS}
     row.update(n=len(value), full=value.hausdorff_full.mean(), face=value.hausdorff_face.mean(),
                normal=value.normal_error.mean(), l1=value.l1.mean())

@@ -19,10 +19,11 @@ MARKERS = {"subject_f1": "o", "subject_f2": "s", "subject_m1": "^", "subject_m2"
 
 
 def full_distances(path: str, method: str = "nha") -> pd.Series:
-    """hausdorff_full of a method's synthetic records per subject (the newest record of each)."""
+    """hausdorff_full of a method's synthetic records per subject (the newest record of each seed,
+    averaged over the seeds)."""
     records = ResultStore(path).frame()
     records = records[(records.method == method) & (records.dataset == "synthetic") & (records.metric == "hausdorff_full")]
-    return records.set_index("subject").value
+    return records.groupby("subject").value.mean()
 
 
 points: dict[str, list[tuple[int, pd.Series]]] = defaultdict(list)
