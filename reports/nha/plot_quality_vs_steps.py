@@ -1,8 +1,9 @@
 """NHA's full-head Hausdorff distance against the number of training steps (the quality-against-
 fitting-time curve in geometry; the fitting seconds per step are in reports/nha/README.md): one line
 per configuration, one marker per subject, the mean of the subjects dashed.
-Run as: python reports/nha/plot_quality_vs_steps.py OUT.png BASELINE.jsonl LABEL:STEPS=RESULTS.jsonl [...]
-(arguments with the same LABEL form one line; BASELINE.jsonl holds the tracked head model's records,
+Run as: python reports/nha/plot_quality_vs_steps.py OUT.png BASELINE.jsonl LABEL:STEPS=RESULTS.jsonl[,MORE.jsonl] [...]
+(arguments with the same LABEL form one line; one point's records may come from several files, e.g.
+one per seed, and a subject's value is then the mean over its seeds; BASELINE.jsonl holds the tracked head model's records,
 drawn as its mean over the subjects and half of it, the paper's relation)."""
 import sys
 from collections import defaultdict
@@ -18,10 +19,10 @@ from nha_bench.results import ResultStore
 MARKERS = {"subject_f1": "o", "subject_f2": "s", "subject_m1": "^", "subject_m2": "v"}
 
 
-def full_distances(path: str, method: str = "nha") -> pd.Series:
-    """hausdorff_full of a method's synthetic records per subject (the newest record of each seed,
-    averaged over the seeds)."""
-    records = ResultStore(path).frame()
+def full_distances(paths: str, method: str = "nha") -> pd.Series:
+    """hausdorff_full of a method's synthetic records in the comma-separated ``paths``, per subject
+    (the newest record of each seed, averaged over the seeds)."""
+    records = pd.concat([ResultStore(path).frame() for path in paths.split(",")], ignore_index=True)
     records = records[(records.method == method) & (records.dataset == "synthetic") & (records.metric == "hausdorff_full")]
     return records.groupby("subject").value.mean()
 
@@ -32,7 +33,7 @@ for argument in sys.argv[3:]:
     label, steps = key.rsplit(":", 1)
     points[label].append((int(steps), full_distances(path)))
 
-figure, axis = plt.subplots(figsize=(7, 4.5))
+figure, axis = plt.subplots(figsize=(7, 5.5))
 for colour, (label, series) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], points.items()):
     series.sort(key=lambda item: item[0])
     for subject, marker in MARKERS.items():
@@ -45,6 +46,6 @@ baseline = full_distances(sys.argv[2], "headmodel").mean()
 axis.axhline(baseline, color="grey", linestyle=":", label=f"tracked head model, mean {baseline:.2f}")
 axis.axhline(baseline / 2, color="black", linestyle=":", label=f"half of it (the paper's relation), {baseline / 2:.2f}")
 axis.set(xlabel="training steps", ylabel="Hausdorff full (mm)", title="NHA on the synthetic subjects (markers: f1 o, f2 s, m1 ^, m2 v)")
-axis.legend(loc="lower right", fontsize=8)
+axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8)  # below: the lines fill the axes
 figure.tight_layout()
 figure.savefig(sys.argv[1], dpi=90)
