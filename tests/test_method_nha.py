@@ -211,3 +211,22 @@ def test_bad_tracking_and_missing_normals(fitted, tmp_path):
     np.savez(root / "tracking.npz", **tracking)
     with pytest.raises(DatasetError, match="lacks 'expr'"):
         Nha().setup(Sequence(Subject(root), "train"), "tiny", "cpu", SEED)
+
+
+def test_stage1_draws_frames_by_yaw_bin_weights(fitted):
+    """With ``stage1_yaw_bin_deg`` stage 1 draws its batches by the yaw-bin weights, later stages
+    evenly over frames."""
+    method = Nha(stage1_yaw_bin_deg=10.0)
+    method.setup(Sequence(fitted["subject"], "train"), "tiny", "cpu", SEED)
+    n = method.expr.shape[0]
+    assert method.stage1_frame_weights.shape == (n,) and n > 2
+    method.stage1_frame_weights = torch.zeros(n)
+    method.stage1_frame_weights[[1, 3]] = 1.0  # only two frames can be drawn in stage 1
+    drawn, select = [], method.frames.select
+    method.frames.select = lambda idx: drawn.append(sorted(idx.tolist())) or select(idx)
+    cfg = method.cfg
+    stage2_start = round(cfg.iterations * cfg.stage_fractions[0])
+    for step in (0, 1, stage2_start, stage2_start + 1):
+        method.train_iteration(step)
+    assert drawn[0] == drawn[1] == [1, 3]
+    assert any(i not in (1, 3) for batch in drawn[2:] for i in batch)

@@ -180,3 +180,31 @@ def test_laplacian_region_factors_weight_their_vertices():
     assert plain.item() == pytest.approx((1 + 3 / 9) / 4) and weighted.item() == pytest.approx((1 + 30 / 9) / 4)
     with pytest.raises(NhaBenchError, match="offset_lap_region_factors.*'nose'"):
         NhaAvatar(head, get_config("tiny", offset_lap_region_factors=[["nose", 2]]))
+
+
+def test_yaw_balanced_weights_give_every_yaw_bin_the_same_share():
+    from nha_bench.head.lbs import axis_angle_to_matrix
+    from nha_bench.methods.nha.data import yaw_balanced_weights
+
+    yaw_deg = torch.tensor([0.0, 2.0, 4.0, 6.0, 8.0, 3.0, 35.0, -62.0])  # six frames in [0, 10), two alone
+    pose = torch.zeros(len(yaw_deg), 3)
+    pose[:, 1] = torch.deg2rad(yaw_deg)  # a turn about the model's y axis (up)
+    forward = axis_angle_to_matrix(pose)[:, :, 2]
+    assert forward[6, 0] > 0  # positive yaw turns the face towards +x
+    weights = yaw_balanced_weights(pose, 10.0)
+    assert torch.allclose(weights, torch.tensor([1 / 6] * 6 + [1.0, 1.0]))
+    draws = torch.multinomial(weights.expand(20000, -1), 1, generator=torch.Generator().manual_seed(0)).flatten()
+    share = torch.bincount(draws, minlength=8).float() / len(draws)
+    assert share[:6].sum() == pytest.approx(1 / 3, abs=0.02) and share[6] == pytest.approx(1 / 3, abs=0.02)
+
+
+def test_options_added_later_leave_the_hash_alone_while_off():
+    from nha_bench.methods.nha.config import INERT_WHEN
+
+    paper = get_config("paper")
+    for name, off in INERT_WHEN.items():
+        assert getattr(paper, name) == off and name not in paper.hashed_fields()
+        assert get_config("paper", **{name: off}).hash() == paper.hash()
+    assert get_config("paper", stage1_yaw_bin_deg=10.0).hash() != paper.hash()
+    # the hash of the tables' checkpoints (sessions 10-11): change it only with a default on purpose
+    assert paper.hash() == "ac9444d6c9"

@@ -87,6 +87,10 @@ class NhaConfig:
     # let G diverge and lose its scalp growth (reports/nha/README.md, sessions 8-9); the eyeballs
     # drift without it (the official code keeps them out of G too)
     offset_fixed_regions: tuple[str, ...] = ("face", "eyes")
+    # > 0: stage 1 draws its batches evenly over bins of this many degrees of tracked head yaw instead
+    # of evenly over frames (the head turn's profiles, a few frames, hold the only silhouettes of the
+    # back of the head); stages 2 and 3 draw evenly over frames. 0: off (the official sampling)
+    stage1_yaw_bin_deg: float = 0.0
     # test-time fit of expression and pose
     test_iterations: int = 100
     lr_test: float = 2e-3
@@ -94,9 +98,14 @@ class NhaConfig:
     # perceptual model: TorchScript ArcFace-like file; empty -> env NHA_ARCFACE -> substitute
     perceptual_model: str = ""
 
+    def hashed_fields(self) -> dict:
+        """The fields that identify the computation: all, except options added later while they
+        are off (``INERT_WHEN``), so adding an option keeps earlier checkpoints and hashes valid."""
+        return {k: v for k, v in asdict(self).items() if not (k in INERT_WHEN and v == INERT_WHEN[k])}
+
     def hash(self) -> str:
         """Short stable hash of the configuration."""
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
+        return hashlib.sha1(json.dumps(self.hashed_fields(), sort_keys=True).encode()).hexdigest()[:10]
 
     def stage(self, step: int) -> int:
         """Stage (1, 2 or 3) of a 0-based training step."""
@@ -104,6 +113,10 @@ class NhaConfig:
         s2 = s1 + round(self.iterations * self.stage_fractions[1])
         return 1 if step < s1 else 2 if step < s2 else 3
 
+
+INERT_WHEN: dict[str, object] = {"stage1_yaw_bin_deg": 0.0}
+"""Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
+that leaves the computation as it was before them."""
 
 PRESETS: dict[str, NhaConfig] = {
     "paper": NhaConfig(),

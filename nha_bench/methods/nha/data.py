@@ -11,6 +11,7 @@ from torch import Tensor
 
 from nha_bench.errors import DatasetError
 from nha_bench.head.base import N_POSE, HeadParams
+from nha_bench.head.lbs import axis_angle_to_matrix
 from nha_bench.method import Sequence
 
 
@@ -112,3 +113,14 @@ def tracked_params(seq: Sequence, device: torch.device) -> HeadParams:
     return HeadParams.from_numpy_dict(
         {"shape": shape, "expr": data["expr"], "pose": data["pose"], "translation": data["translation"]}, device=device
     )
+
+
+def yaw_balanced_weights(global_pose: Tensor, bin_deg: float) -> Tensor:
+    """Sampling weights (N,) that give every occupied bin of ``bin_deg`` degrees of head yaw the same
+    total weight: 1 / (frames in the frame's bin). ``global_pose`` (N, 3) axis-angle in the head
+    model's frame (y up, z towards the camera at zero pose); yaw is the turn of the face's forward
+    axis about y."""
+    forward = axis_angle_to_matrix(global_pose)[:, :, 2]
+    yaw = torch.rad2deg(torch.atan2(forward[:, 0], forward[:, 2]))
+    _, bin_of_frame, frames_in_bin = torch.unique(torch.floor(yaw / bin_deg), return_inverse=True, return_counts=True)
+    return 1.0 / frames_in_bin[bin_of_frame].float()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,7 +27,7 @@ from nha_bench.method import Method, Renders, Sequence
 from nha_bench.methods.nha import losses as L
 from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, NhaAvatar
 from nha_bench.methods.nha.config import NhaConfig, get_config
-from nha_bench.methods.nha.data import FrameData, load_frames, tracked_params
+from nha_bench.methods.nha.data import FrameData, load_frames, tracked_params, yaw_balanced_weights
 from nha_bench.methods.nha.head_builder import build_head
 from nha_bench.methods.nha.perceptual import PerceptualLoss
 from nha_bench.registry import METHODS
@@ -104,6 +104,9 @@ class Nha(Method):
         self.expr = nn.Parameter(tracking.expr.clone())
         self.pose = nn.Parameter(tracking.pose.clone())
         self.translation = nn.Parameter(tracking.translation.clone())
+        self.stage1_frame_weights = (
+            yaw_balanced_weights(tracking.pose[:, :3].cpu(), cfg.stage1_yaw_bin_deg) if cfg.stage1_yaw_bin_deg > 0 else None
+        )
         self.perceptual = PerceptualLoss(cfg.perceptual_model).to(self.device)
         self.notes.append(f"perceptual loss: {self.perceptual.name}")
         for note in self.notes:
@@ -126,7 +129,7 @@ class Nha(Method):
         """Resolved configuration plus what was substituted (hashed into result records)."""
         if self.cfg is None:
             return {}
-        return {**asdict(self.cfg), "notes": list(self.notes)}
+        return {**self.cfg.hashed_fields(), "notes": list(self.notes)}
 
     def num_iterations(self) -> int:
         return self._cfg().iterations
@@ -220,7 +223,11 @@ class Nha(Method):
         self._set_offset_rates(stage)
         n = self.expr.shape[0]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
-        idx = torch.randperm(n, generator=gen)[: min(c.batch_size, n)].to(self.device)
+        if stage == 1 and self.stage1_frame_weights is not None:
+            idx = torch.multinomial(self.stage1_frame_weights, min(c.batch_size, n), generator=gen)
+        else:
+            idx = torch.randperm(n, generator=gen)[: min(c.batch_size, n)]
+        idx = idx.to(self.device)
         params = HeadParams(self.shape.expand(len(idx), -1), self.expr[idx], self.pose[idx], self.translation[idx])
         with matmul_precision(c.tf32_matmul):
             terms = self._energies(params, self.frames.select(idx), self._stage_weights(stage), geometry_regs=stage != 2)
