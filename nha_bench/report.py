@@ -1,5 +1,5 @@
 """The HTML report: tables, image grids (GT | each method), mesh error maps and training /
-quality-vs-time curves, in one file."""
+quality-vs-time curves, in one file. Images come from the seed-0 fits (tables use every seed)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 from nha_bench.datasets.format import Subject, frame_name
 from nha_bench.errors import NhaBenchError
 from nha_bench.results import ResultStore
+from nha_bench.runner import run_folder
 from nha_bench.tables import dataset_tables, method_info
 
 
@@ -28,7 +29,7 @@ def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[s
     """(rows = frames, columns = GT | each method's rgb output; the methods shown), or None when
     nothing was rendered."""
     subject = Subject(subject_root)
-    columns = [m for m in methods if (runs_dir / m / dataset / subject_root.name / "outputs" / "rgb").is_dir()]
+    columns = [m for m in methods if (run_folder(runs_dir, m, dataset, subject_root.name) / "outputs" / "rgb").is_dir()]
     if not columns:
         return None
     indices = subject.split("val")
@@ -37,7 +38,7 @@ def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[s
     for index in picked:
         tiles = [np.round(subject.rgb(index) * 255).astype(np.uint8)]
         for method in columns:
-            path = runs_dir / method / dataset / subject_root.name / "outputs" / "rgb" / f"{frame_name(index)}.png"
+            path = run_folder(runs_dir, method, dataset, subject_root.name) / "outputs" / "rgb" / f"{frame_name(index)}.png"
             tiles.append(iio.imread(path)[..., :3] if path.is_file() else np.zeros_like(tiles[0]))
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0), columns
@@ -85,7 +86,7 @@ def mesh_errors(runs_dir: Path, dataset: str, subject_root: Path, methods: list[
     subject = Subject(subject_root)
     if "mesh" not in subject.meta.fields:
         return None
-    outputs = {m: runs_dir / m / dataset / subject_root.name / "outputs" for m in methods}
+    outputs = {m: run_folder(runs_dir, m, dataset, subject_root.name) / "outputs" for m in methods}
     outputs = {m: o for m, o in outputs.items() if (o / "mesh").is_dir()}
     return error_sheet(outputs, subject) if outputs else None
 
@@ -150,7 +151,7 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
 def _subject_root(runs_dir: Path, dataset: str, subject: str, methods: list[str]) -> Path | None:
     """The dataset folder of a subject, as recorded by the runner in ``done.json``."""
     for method in methods:
-        done = runs_dir / method / dataset / subject / "done.json"
+        done = run_folder(runs_dir, method, dataset, subject) / "done.json"
         if done.is_file():
             root = json.loads(done.read_text()).get("subject_root")
             if root:

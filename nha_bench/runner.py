@@ -203,7 +203,7 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
     run_dir = run_folder(settings.runs_dir, method_name, dataset, subject.root.name, settings.seed)
     done = run_dir / "done.json"
     if done.is_file() and not (settings.force or settings.rescore):
-        console.print(f"[dim]{method_name}/{dataset}/{subject.root.name}: finished earlier, skipped "
+        console.print(f"[dim]{run_dir.relative_to(settings.runs_dir)}: finished earlier, skipped "
                       "(--rescore renders and scores it again, --force fits it again)[/]")
         return []
     if settings.force:
