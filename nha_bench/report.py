@@ -15,7 +15,7 @@ import numpy as np
 from nha_bench.datasets.format import Subject, frame_name
 from nha_bench.errors import NhaBenchError
 from nha_bench.results import ResultStore
-from nha_bench.runner import run_folder
+from nha_bench.runner import TRAIN_LOG, read_train_log, run_folder
 from nha_bench.tables import dataset_tables, method_info
 
 
@@ -51,8 +51,6 @@ def training_curves(runs_dir: Path) -> str | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from nha_bench.runner import TRAIN_LOG, read_train_log
 
     curves = {}
     for log in sorted(runs_dir.glob(f"*/*/*/{TRAIN_LOG}")):
