@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import scipy.ndimage
 import torch
-import trimesh
 
+from error_by_region import vertex_areas
 from nha_bench.datasets.format import Subject
 from nha_bench.datasets.synthetic.spec import TRAIN_TURN_FRACTION
 from nha_bench.head.base import HeadParams, evaluation_surface
@@ -48,8 +48,7 @@ with torch.no_grad():
 
 vertex_ids = evaluation_surface(method.avatar.head)[0]
 vertices, mesh_faces, error = mean_vertex_error(Path(sys.argv[3]), subject)
-area = np.zeros(len(vertices))
-np.add.at(area, mesh_faces.ravel(), np.repeat(trimesh.Trimesh(vertices, mesh_faces, process=False).area_faces / 3, 3))
+area = vertex_areas(vertices, mesh_faces)
 weighted = area * error
 turn, rest = hits[0, vertex_ids], hits[1, vertex_ids]
 total = turn + rest

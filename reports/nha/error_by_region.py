@@ -40,6 +40,13 @@ def region_masks(by_size: dict[int, dict[str, np.ndarray]], n_vertices: int) -> 
     return by_size[n_vertices]
 
 
+def vertex_areas(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Each vertex's share of the surface (a third of each adjacent triangle's area): the weight
+    that makes a mean over vertices sample the surface by area, as `hausdorff_full` does."""
+    area = trimesh.Trimesh(vertices, faces, process=False).area_faces
+    return np.bincount(faces.ravel(), np.repeat(area / 3, 3), minlength=len(vertices))
+
+
 def disjoint_regions(masks: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
     """REGIONS in order, each without the vertices of the ones before it, then "other" (the rest)."""
     parts, rest = [], np.ones(len(next(iter(masks.values()))), bool)
@@ -56,8 +63,7 @@ def main() -> None:
     print("region: area share %, mean distance mm, contribution mm")
     for outputs in map(Path, sys.argv[2:]):
         vertices, faces, error = mean_vertex_error(outputs, subject)
-        area = trimesh.Trimesh(vertices, faces, process=False).area_faces
-        vertex_area = np.bincount(faces.ravel(), np.repeat(area / 3, 3), minlength=len(vertices))
+        vertex_area = vertex_areas(vertices, faces)
         total = vertex_area.sum()
         print(f"{outputs}: area-weighted mean {np.sum(vertex_area * error) / total:.2f} mm")
         for name, mask in disjoint_regions(region_masks(by_size, len(vertices))):
