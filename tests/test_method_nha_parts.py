@@ -182,6 +182,27 @@ def test_laplacian_region_factors_weight_their_vertices():
         NhaAvatar(head, get_config("tiny", offset_lap_region_factors=[["nose", 2]]))
 
 
+def test_normal_frame_laplacian_lets_the_surface_grow_outward_uniformly():
+    head = load_head_model("ict", n_shape=10)
+    avatar = NhaAvatar(head, get_config("tiny", offset_lap_frame="normal"))
+    normals = avatar.lap_normals
+    scalp = head.regions["scalp"]
+    centred = head.canonical_vertices[scalp] - head.canonical_vertices.mean(0)
+    assert ((normals[scalp] * centred).sum(-1) > 0).all()  # the template's normals point out
+    assert NhaAvatar(head, get_config("tiny")).lap_normals is None
+    assert "lap_normals" not in avatar.state_dict()  # checkpoints of either frame load in the other
+    ones = torch.ones(head.n_vertices)
+    grow = 2.0 * normals[None]  # 2 mm outward everywhere
+    def lap(frame_normals: torch.Tensor | None) -> float:
+        return losses.offset_regulariser(grow, grow, avatar.edges, ones, ones, 1.0, 0.0, 0.0, frame_normals)["offset_lap"].item()
+    assert lap(normals) == pytest.approx(0.0, abs=1e-10) and lap(None) > 1e-3
+    bump = torch.zeros_like(grow)
+    bump[0, 0] = normals[0]
+    assert lap(None) > 0 and losses.offset_regulariser(bump, bump, avatar.edges, ones, ones, 1.0, 0.0, 0.0, normals)["offset_lap"] > 0
+    with pytest.raises(NhaBenchError, match="offset_lap_frame"):
+        NhaAvatar(head, get_config("tiny", offset_lap_frame="tangent"))
+
+
 def test_yaw_balanced_weights_give_every_yaw_bin_the_same_share():
     from nha_bench.head.lbs import axis_angle_to_matrix
     from nha_bench.methods.nha.data import yaw_balanced_weights

@@ -82,6 +82,11 @@ class NhaAvatar(nn.Module):
             mask = region_mask(regions, name, "offset_lap_region_factors")
             lap_weight[mask] = lap_weight[mask].clamp_min(factor)
         self.register_buffer("lap_weight", lap_weight.to(canon.device))  # (V,) Laplacian weight per vertex
+        if cfg.offset_lap_frame not in ("vector", "normal"):
+            raise NhaBenchError(f"nha: offset_lap_frame is {cfg.offset_lap_frame!r}", fix='use "vector" or "normal"')
+        # (V, 3) template normals the "normal" Laplacian splits offsets along; None: the vector Laplacian
+        lap_normals = vertex_normals(canon, head.faces) if cfg.offset_lap_frame == "normal" else None
+        self.register_buffer("lap_normals", lap_normals, persistent=False)
         self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)

@@ -80,6 +80,11 @@ class NhaConfig:
     # where regions overlap, 1 elsewhere); the official body-part weights stiffen the ears 500x and
     # the neck 2x against the scalp
     offset_lap_region_factors: tuple[tuple[str, float], ...] = ()
+    # "vector": the Laplacian of the offset vectors (official NHA); "normal": of each offset's
+    # component along the template's vertex normal (the local thickness) and of its tangential rest,
+    # so a uniform outward growth is free (a vector Laplacian pays for it where the surface curves,
+    # which keeps the sides' growth from carrying round the unseen back of the head)
+    offset_lap_frame: str = "vector"
     w_offset_norm: float = 1e-5  # offset magnitude off the face (distribution term)
     offset_face_factor: float = 3e4  # magnitude weight on the face region (when not in offset_fixed_regions)
     w_offset_pose: float = 1.0  # pose consistency: offsets at the frame's pose vs neutral pose
@@ -114,7 +119,7 @@ class NhaConfig:
         return 1 if step < s1 else 2 if step < s2 else 3
 
 
-INERT_WHEN: dict[str, object] = {"stage1_yaw_bin_deg": 0.0}
+INERT_WHEN: dict[str, object] = {"stage1_yaw_bin_deg": 0.0, "offset_lap_frame": "vector"}
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""
 

@@ -81,11 +81,18 @@ def offset_regulariser(
     w_lap: float,
     w_norm: float,
     w_pose: float,
+    lap_normals: Tensor | None = None,
 ) -> dict[str, Tensor]:
     """E_reg,offset: Laplacian smoothness and magnitude (each weighted per vertex: ``lap_weight``,
     ``norm_weight`` of shape (V,)) and pose consistency (offsets at the frame's pose close to
-    offsets at the neutral pose)."""
-    lap = mesh_laplacian(offsets, edges, offsets.shape[1])
+    offsets at the neutral pose). With ``lap_normals`` (V, 3) the Laplacian smooths each offset's
+    length along its vertex normal and its tangential rest instead of the vector, so growing the
+    whole surface outward by the same amount costs nothing."""
+    smoothed = offsets
+    if lap_normals is not None:
+        along = (offsets * lap_normals).sum(-1, keepdim=True)
+        smoothed = torch.cat([along, offsets - along * lap_normals], dim=-1)
+    lap = mesh_laplacian(smoothed, edges, offsets.shape[1])
     return {
         "offset_lap": w_lap * (lap.pow(2).sum(-1) * lap_weight).mean(),
         "offset_norm": w_norm * (offsets.pow(2).sum(-1) * norm_weight).mean(),

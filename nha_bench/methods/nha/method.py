@@ -192,7 +192,7 @@ class Nha(Method):
             terms.update(
                 L.offset_regulariser(
                     geo.offsets * mm, av.neutral_offsets() * mm, av.edges, av.lap_weight, av.face_weight,
-                    c.w_offset_lap, c.w_offset_norm, c.w_offset_pose,
+                    c.w_offset_lap, c.w_offset_norm, c.w_offset_pose, av.lap_normals,
                 )
             )
             terms["reg_shape"] = c.w_reg_shape * params.shape.pow(2).sum(-1).mean()
