@@ -199,6 +199,12 @@ def test_normal_frame_laplacian_lets_the_surface_grow_outward_uniformly():
     bump = torch.zeros_like(grow)
     bump[0, 0] = normals[0]
     assert lap(None) > 0 and losses.offset_regulariser(bump, bump, avatar.edges, ones, ones, 1.0, 0.0, 0.0, normals)["offset_lap"] > 0
+    # a rigid shift is tangential almost everywhere: the tangent factor scales its cost
+    shift = torch.zeros_like(grow)
+    shift[..., 2] = 1.0
+    def shift_cost(factor: float) -> float:
+        return losses.offset_regulariser(shift, shift, avatar.edges, ones, ones, 1.0, 0.0, 0.0, normals, factor)["offset_lap"].item()
+    assert shift_cost(0.1) < shift_cost(1.0) and shift_cost(0.0) < shift_cost(0.1)
     with pytest.raises(NhaBenchError, match="offset_lap_frame"):
         NhaAvatar(head, get_config("tiny", offset_lap_frame="tangent"))
 

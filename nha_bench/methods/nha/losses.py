@@ -82,16 +82,18 @@ def offset_regulariser(
     w_norm: float,
     w_pose: float,
     lap_normals: Tensor | None = None,
+    tangent_factor: float = 1.0,
 ) -> dict[str, Tensor]:
     """E_reg,offset: Laplacian smoothness and magnitude (each weighted per vertex: ``lap_weight``,
     ``norm_weight`` of shape (V,)) and pose consistency (offsets at the frame's pose close to
     offsets at the neutral pose). With ``lap_normals`` (V, 3) the Laplacian smooths each offset's
     length along its vertex normal and its tangential rest instead of the vector, so growing the
-    whole surface outward by the same amount costs nothing."""
+    whole surface outward by the same amount costs nothing; ``tangent_factor`` weights the
+    tangential rest's part of it."""
     smoothed = offsets
     if lap_normals is not None:
         along = (offsets * lap_normals).sum(-1, keepdim=True)
-        smoothed = torch.cat([along, offsets - along * lap_normals], dim=-1)
+        smoothed = torch.cat([along, (offsets - along * lap_normals) * tangent_factor**0.5], dim=-1)
     lap = mesh_laplacian(smoothed, edges, offsets.shape[1])
     return {
         "offset_lap": w_lap * (lap.pow(2).sum(-1) * lap_weight).mean(),

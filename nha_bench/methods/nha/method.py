@@ -192,7 +192,8 @@ class Nha(Method):
             terms.update(
                 L.offset_regulariser(
                     geo.offsets * mm, av.neutral_offsets() * mm, av.edges, av.lap_weight, av.face_weight,
-                    c.w_offset_lap, c.w_offset_norm, c.w_offset_pose, av.lap_normals,
+                    c.w_offset_lap, c.w_offset_norm, c.w_offset_pose,
+                    av.lap_normals, c.offset_lap_tangent_factor,
                 )
             )
             terms["reg_shape"] = c.w_reg_shape * params.shape.pow(2).sum(-1).mean()
