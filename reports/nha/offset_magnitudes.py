@@ -1,5 +1,7 @@
 """How far NHA's offset network G moves each head-model region: |G(v, neutral pose)| in mm (as the
-mesh gets it: zero on `offset_fixed_regions`) per region (mean, 95th percentile, max) and the component along the vertex normal (outward growth).
+mesh gets it: zero on `offset_fixed_regions`) per region (mean, 95th percentile, max) and the component along the vertex normal (outward growth);
+`rim` is the mesh's open boundary (the cut at the bottom of the neck and any other hole), with its
+vertical component (model y, up).
 Run as: python reports/nha/offset_magnitudes.py SUBJECT CHECKPOINT_DIR [OVERRIDES_JSON]"""
 import json
 import sys
@@ -20,7 +22,12 @@ with torch.no_grad():
     offsets = avatar.neutral_offsets()[0] * 1000.0
     outward = (offsets * vertex_normals(avatar.head.canonical_vertices[None], avatar.faces)[0]).sum(-1)
 size = offsets.norm(dim=-1)
-for name in ("face", "scalp", "ears", "neck"):
-    r = avatar.head.regions[name]
+faces = avatar.faces.cpu()
+edges, count = torch.unique(torch.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), dim=1).values, dim=0, return_counts=True)
+rim = torch.zeros(len(size), dtype=torch.bool)
+rim[edges[count == 1].flatten()] = True
+regions = {name: avatar.head.regions[name].cpu() for name in ("face", "scalp", "ears", "neck")} | {"rim": rim}
+print(f"rim: {int(rim.sum())} vertices, vertical offset mean {offsets[rim, 1].mean():.2f} mm, min {offsets[rim, 1].min():.2f}")
+for name, r in regions.items():
     print(f"{name}: |offset| mean {size[r].mean():.2f} mm, p95 {size[r].quantile(0.95):.2f}, max {size[r].max():.2f}; "
           f"outward mean {outward[r].mean():.2f}, p95 {outward[r].quantile(0.95):.2f}")
