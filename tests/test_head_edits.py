@@ -10,6 +10,8 @@ import trimesh.remesh
 from scipy.spatial import cKDTree
 
 from nha_bench.head import HeadParams, evaluation_surface, load_head_model
+from nha_bench.head.base import scored_face_mask
+from nha_bench.head.face_outline import BROW_RAISE, landmark_outline_mask
 from nha_bench.head.base import HeadModel, embed_vertices_as_landmarks
 from nha_bench.head.edits import (
     EditedHeadModel, boundary_loops, close_mouth, nha_topology, remove_lower_neck, subdivide,
@@ -178,5 +180,29 @@ def test_evaluation_surface_drops_the_mouth_socket_only():
         expected = all_faces[(head & ~mouth)[all_faces].all(1)]
         assert mouth.any() and not mouth[kept].any() and head[kept].all()
         np.testing.assert_array_equal(kept[faces], expected)
-        np.testing.assert_array_equal(masks["face"], model.regions["face"].numpy()[kept])
+        np.testing.assert_array_equal(masks["face"], scored_face_mask(model)[kept])
         assert masks["head"].all() and len(masks["head"]) == len(kept)
+
+
+def test_scored_face_is_the_ground_truths_landmark_outline_without_eyes():
+    """The head models' scored face follows the rule the synthetic ground truth's face was drawn
+    by: inside the jaw line and the raised brows, in front of the jaw angles, no eyeballs."""
+    for model in (load_head_model("ict"), nha_topology(load_head_model("ict"))):
+        face = scored_face_mask(model)
+        canonical = model.canonical_vertices.numpy()
+        lm = model.landmarks(model.canonical_vertices[None])[0].numpy()
+        assert not (face & model.regions["eyes"].numpy()).any()
+        assert (canonical[face, 2] > min(lm[0, 2], lm[16, 2])).all()
+        top = lm[17:27, 1].max() + BROW_RAISE * (lm[19, 1] - lm[8, 1])
+        assert canonical[face, 1].max() <= top and canonical[face, 1].min() >= lm[8, 1] - 1e-9
+        nose_tip = np.argmin(np.linalg.norm(canonical - lm[30], axis=1))
+        assert face[nose_tip] and not face[model.regions["scalp"].numpy()].all()
+    # the rule itself on a flat grid: the outline's convex hull, with the brows raised
+    lm = np.zeros((68, 3))
+    lm[0:17, 0], lm[0:17, 1] = np.linspace(-1, 1, 17), -np.sin(np.linspace(0, np.pi, 17))  # jaw line
+    lm[17:27, 0], lm[17:27, 1] = np.linspace(-0.8, 0.8, 10), 0.5
+    lm[8, 1], lm[19, 1] = -1.0, 0.5
+    grid = np.array([[x, y, 1.0] for x in (-0.5, 0.0, 0.5) for y in (-1.5, 0.0, 0.9, 1.2)])
+    inside = landmark_outline_mask(grid, lm)  # brows at 0.5 raised by 0.4 x 1.5 to 1.1
+    assert inside.reshape(3, 4).tolist() == [[False, True, True, False]] * 3
+    assert not landmark_outline_mask(grid * [1, 1, -1], lm).any()  # behind the jaw angles (z 0)

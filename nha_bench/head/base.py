@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from nha_bench.errors import NhaBenchError
+from nha_bench.head.face_outline import landmark_outline_mask
 
 N_POSE = 15  # axis-angle: global(0:3), neck(3:6), jaw(6:9), left eye(9:12), right eye(12:15)
 POSE_SLICES = {
@@ -149,16 +150,28 @@ class HeadModel(torch.nn.Module):
         return (tri * self.landmark_bary[None, :, :, None]).sum(dim=2)
 
 
+def scored_face_mask(model: HeadModel) -> np.ndarray:
+    """(V,) bool: the ``face`` the geometry metrics score on a head model's mesh, drawn on its
+    canonical head by the ground truth's rule (``face_outline.FACE_OUTLINE_RULE``), without the
+    eyeballs, which no ground-truth mesh has. The model's own ``face`` region (up to the hairline,
+    over the temples) would reach past the ground truth's face, and its samples there would measure
+    to the edge of it."""
+    with torch.no_grad():
+        landmarks = model.landmarks(model.canonical_vertices[None])[0].cpu().numpy()
+    outline = landmark_outline_mask(model.canonical_vertices.cpu().numpy(), landmarks)
+    return outline & ~model.regions["eyes"].cpu().numpy()
+
+
 def evaluation_surface(model: HeadModel) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """(vertex ids, faces re-indexed to them, the mesh's ``face``/``head`` vertex masks) of the
     surface the geometry metrics score: the head region without the mouth socket, an inner surface
     that no ground-truth mesh has. Every method built on a head model exports this part of it, so
-    all are scored on the same surface."""
+    all are scored on the same surface; its ``face`` is ``scored_face_mask``."""
     regions, faces = model.regions, model.faces.cpu().numpy()
     surface = (regions["head"] & ~regions["mouth"]).cpu().numpy()
     kept = faces[surface[faces].all(1)]
     vertex_ids, inverse = np.unique(kept, return_inverse=True)
-    masks = {"face": regions["face"].cpu().numpy()[vertex_ids], "head": np.ones(len(vertex_ids), bool)}
+    masks = {"face": scored_face_mask(model)[vertex_ids], "head": np.ones(len(vertex_ids), bool)}
     return vertex_ids, inverse.reshape(-1, 3), masks
 
 

@@ -11,7 +11,7 @@ import torch
 
 from nha_bench.datasets.format import Subject, SubjectMeta, SubjectWriter
 from nha_bench.head import load_head_model
-from nha_bench.head.base import HeadModel, HeadParams
+from nha_bench.head.base import HeadModel, HeadParams, scored_face_mask
 from nha_bench.mesh import Mesh
 from nha_bench.render import project
 from nha_bench.tracking.camera import head_vertices_camera
@@ -79,11 +79,11 @@ def make_synthetic_subject(
         verts = head_vertices_camera(model, params)
         colour, normals, frag = render_shaded(verts, model.faces, albedo, sh, K, (size, size))
         landmarks = project(model.landmarks(verts), K)
-    head = model.regions["head"].numpy()
+    masks = {"face": scored_face_mask(model), "head": model.regions["head"].numpy()}
     for i in range(n_frames):
         fg = frag.mask[i].numpy()
         parsing = np.where(fg, face_labels[frag.face_idx[i].clamp_min(0)].numpy(), 0).astype(np.uint8)
-        mesh = Mesh(verts[i].numpy() * 1e3, model.faces.numpy(), {"face": model.regions["face"].numpy(), "head": head})
+        mesh = Mesh(verts[i].numpy() * 1e3, model.faces.numpy(), masks)
         writer.write_frame(
             i, rgb=np.where(fg[..., None], colour[i].clamp(0, 1).numpy(), 0.0), mask=fg, parsing=parsing,
             normal=np.where(fg[..., None], normals[i].numpy(), 0.0), mesh=mesh if with_meshes else None,

