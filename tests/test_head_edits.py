@@ -184,19 +184,21 @@ def test_evaluation_surface_drops_the_mouth_socket_only():
         assert masks["head"].all() and len(masks["head"]) == len(kept)
 
 
-def test_scored_face_is_the_ground_truths_landmark_outline_without_eyes():
-    """The head models' scored face follows the rule the synthetic ground truth's face was drawn
-    by: inside the jaw line and the raised brows, in front of the jaw angles, no eyeballs."""
+def test_scored_face_is_the_face_region_inside_the_ground_truths_landmark_outline():
+    """The head models' scored face is their face region where the rule the synthetic ground
+    truth's face was drawn by holds: inside the jaw line and the raised brows, in front of the jaw
+    angles; no eyeballs, no scalp."""
     for model in (load_head_model("ict"), nha_topology(load_head_model("ict"))):
         face = scored_face_mask(model)
         canonical = model.canonical_vertices.numpy()
         lm = model.landmarks(model.canonical_vertices[None])[0].numpy()
-        assert not (face & model.regions["eyes"].numpy()).any()
+        assert not (face & model.regions["eyes"].numpy()).any() and not (face & ~model.regions["face"].numpy()).any()
+        assert face.sum() > 0.9 * model.regions["face"].numpy()[model.regions["head"].numpy()].sum()
         assert (canonical[face, 2] > min(lm[0, 2], lm[16, 2])).all()
         top = lm[17:27, 1].max() + BROW_RAISE * (lm[19, 1] - lm[8, 1])
         assert canonical[face, 1].max() <= top and canonical[face, 1].min() >= lm[8, 1] - 1e-9
         nose_tip = np.argmin(np.linalg.norm(canonical - lm[30], axis=1))
-        assert face[nose_tip] and not face[model.regions["scalp"].numpy()].all()
+        assert face[nose_tip] and not face[model.regions["scalp"].numpy()].any()
     # the rule itself on a flat grid: the outline's convex hull, with the brows raised
     lm = np.zeros((68, 3))
     lm[0:17, 0], lm[0:17, 1] = np.linspace(-1, 1, 17), -np.sin(np.linspace(0, np.pi, 17))  # jaw line

@@ -151,15 +151,18 @@ class HeadModel(torch.nn.Module):
 
 
 def scored_face_mask(model: HeadModel) -> np.ndarray:
-    """(V,) bool: the ``face`` the geometry metrics score on a head model's mesh, drawn on its
-    canonical head by the ground truth's rule (``face_outline.FACE_OUTLINE_RULE``), without the
-    eyeballs, which no ground-truth mesh has. The model's own ``face`` region (up to the hairline,
-    over the temples) would reach past the ground truth's face, and its samples there would measure
-    to the edge of it."""
+    """(V,) bool: the ``face`` the geometry metrics score on a head model's mesh (and align on): the
+    model's own ``face`` region where it lies inside the ground truth's outline
+    (``face_outline.FACE_OUTLINE_RULE``, drawn on the canonical head), without eyeballs. Inside the
+    outline, no prediction sample lies past the ground truth's face (where it would measure to that
+    face's edge, +0.3-0.9 mm on the synthetic subjects); inside the model's region, none lies on the
+    scalp, which a method may grow into the hair (NHA's G does; on ICT the raised-brow outline takes
+    in a band of scalp above the face region). reports/nha/README.md, session 12."""
     with torch.no_grad():
         landmarks = model.landmarks(model.canonical_vertices[None])[0].cpu().numpy()
     outline = landmark_outline_mask(model.canonical_vertices.cpu().numpy(), landmarks)
-    return outline & ~model.regions["eyes"].cpu().numpy()
+    regions = {name: model.regions[name].cpu().numpy() for name in ("face", "eyes")}
+    return outline & regions["face"] & ~regions["eyes"]
 
 
 def evaluation_surface(model: HeadModel) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

@@ -1,6 +1,7 @@
-"""The one rule that draws the `face` region the geometry metrics score, on ground-truth meshes
-(``datasets/synthetic/define_regions.py``) and on head models (``head.base.evaluation_surface``)
-alike, so that ``hausdorff_face`` compares like with like."""
+"""The rule that bounds the `face` region the geometry metrics score, on ground-truth meshes
+(``datasets/synthetic/define_regions.py``: the face is the rule) and on head models
+(``head.base.scored_face_mask``: their face region inside the rule) alike, so that no predicted
+face reaches past the ground truth's."""
 
 from __future__ import annotations
 

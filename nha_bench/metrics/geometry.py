@@ -49,8 +49,9 @@ REGION_RULE = (
     "of that name; hausdorff_full: all prediction triangles vs all ground-truth triangles (head, "
     "neck and hair: single-sided, so ground truth beyond the prediction costs nothing); "
     "hausdorff_face: prediction 'face' triangles vs ground-truth 'face' triangles; both 'face' masks "
-    "are drawn by one rule (nha_bench.head.face_outline.FACE_OUTLINE_RULE): the synthetic ground "
-    "truth's on its neutral head, a head model's on its canonical head (head.base.scored_face_mask)"
+    "follow one rule (nha_bench.head.face_outline.FACE_OUTLINE_RULE): the synthetic ground "
+    "truth's face is the rule on its neutral head, a head model's is its face region inside the rule "
+    "on its canonical head (head.base.scored_face_mask)"
 )
 ALIGN_REGION = "face"
 """The prediction's region that is aligned (to the whole ground-truth head surface)."""
