@@ -1,6 +1,7 @@
 """How much of `hausdorff_face` is the two face regions' different extents: the prediction's 'face'
-(the head model's region, up to the hairline and over the temples) against the ground truth's
-'face' (inside the 68-landmark outline with the brows raised 40 %, in front of the jaw angles). For
+(its output meshes' mask; before session 12 the head model's region, up to the hairline and over
+the temples) against the ground truth's 'face' (inside the 68-landmark outline with the brows
+raised 40 %, in front of the jaw angles). For
 every sixth output mesh, after the metric's own similarity alignment, the mean distance of the
 prediction's face samples to the ground-truth face triangles (the metric) and to the whole
 ground-truth surface, and the share of samples more than 1 mm nearer to ground truth outside its face.
