@@ -185,12 +185,11 @@ def test_laplacian_region_factors_weight_their_vertices():
 def test_normal_frame_laplacian_lets_the_surface_grow_outward_uniformly():
     head = load_head_model("ict", n_shape=10)
     avatar = NhaAvatar(head, get_config("tiny", offset_lap_frame="normal"))
-    normals = avatar.lap_normals
+    normals = avatar.template_normals
     scalp = head.regions["scalp"]
     centred = head.canonical_vertices[scalp] - head.canonical_vertices.mean(0)
     assert ((normals[scalp] * centred).sum(-1) > 0).all()  # the template's normals point out
-    assert NhaAvatar(head, get_config("tiny")).lap_normals is None
-    assert "lap_normals" not in avatar.state_dict()  # checkpoints of either frame load in the other
+    assert "template_normals" not in avatar.state_dict()  # checkpoints of either frame load in the other
     ones = torch.ones(head.n_vertices)
     grow = 2.0 * normals[None]  # 2 mm outward everywhere
     def lap(frame_normals: torch.Tensor | None) -> float:
@@ -205,6 +204,12 @@ def test_normal_frame_laplacian_lets_the_surface_grow_outward_uniformly():
     def shift_cost(factor: float) -> float:
         return losses.offset_regulariser(shift, shift, avatar.edges, ones, ones, 1.0, 0.0, 0.0, normals, factor)["offset_lap"].item()
     assert shift_cost(0.1) < shift_cost(1.0) and shift_cost(0.0) < shift_cost(0.1)
+    # the tangential magnitude term: free for outward growth, the squared slide for a tangential shift
+    assert losses.tangential_magnitude(grow, normals).item() == pytest.approx(0.0, abs=1e-10)
+    tangent = torch.linalg.cross(normals, torch.tensor([0.0, 1.0, 0.0]).expand_as(normals))
+    tangent = 3.0 * tangent / tangent.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+    moving = tangent.norm(dim=-1) > 1.0  # vertices whose normal is not vertical
+    assert losses.tangential_magnitude(tangent[None], normals).item() == pytest.approx(9.0 * moving.float().mean().item(), rel=1e-4)
     with pytest.raises(NhaBenchError, match="offset_lap_frame"):
         NhaAvatar(head, get_config("tiny", offset_lap_frame="tangent"))
 

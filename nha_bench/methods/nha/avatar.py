@@ -84,9 +84,9 @@ class NhaAvatar(nn.Module):
         self.register_buffer("lap_weight", lap_weight.to(canon.device))  # (V,) Laplacian weight per vertex
         if cfg.offset_lap_frame not in ("vector", "normal"):
             raise NhaBenchError(f"nha: offset_lap_frame is {cfg.offset_lap_frame!r}", fix='use "vector" or "normal"')
-        # (V, 3) template normals the "normal" Laplacian splits offsets along; None: the vector Laplacian
-        lap_normals = vertex_normals(canon, head.faces) if cfg.offset_lap_frame == "normal" else None
-        self.register_buffer("lap_normals", lap_normals, persistent=False)
+        # (V, 3) the template's vertex normals: the "normal" Laplacian and the tangential magnitude
+        # term split offsets along them (not in checkpoints: derived from the head model)
+        self.register_buffer("template_normals", vertex_normals(canon, head.faces), persistent=False)
         self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)

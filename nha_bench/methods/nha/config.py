@@ -86,6 +86,10 @@ class NhaConfig:
     # which keeps the sides' growth from carrying round the unseen back of the head)
     offset_lap_frame: str = "vector"
     offset_lap_tangent_factor: float = 1.0  # "normal" frame: weight of the tangential rest's Laplacian
+    # mean squared length (mm^2) of the offsets' part along the template surface: keeps vertices from
+    # sliding (with a weak tangential Laplacian f1's scalp and neck slid up to 197 mm into the long
+    # hair's silhouette; reports/nha/README.md, session 12) while growth along the normal stays free
+    w_offset_tangent: float = 0.0
     w_offset_norm: float = 1e-5  # offset magnitude off the face (distribution term)
     offset_face_factor: float = 3e4  # magnitude weight on the face region (when not in offset_fixed_regions)
     w_offset_pose: float = 1.0  # pose consistency: offsets at the frame's pose vs neutral pose
@@ -120,7 +124,12 @@ class NhaConfig:
         return 1 if step < s1 else 2 if step < s2 else 3
 
 
-INERT_WHEN: dict[str, object] = {"stage1_yaw_bin_deg": 0.0, "offset_lap_frame": "vector", "offset_lap_tangent_factor": 1.0}
+INERT_WHEN: dict[str, object] = {
+    "stage1_yaw_bin_deg": 0.0,
+    "offset_lap_frame": "vector",
+    "offset_lap_tangent_factor": 1.0,
+    "w_offset_tangent": 0.0,
+}
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""
 

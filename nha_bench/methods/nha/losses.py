@@ -72,6 +72,13 @@ def unique_edges(faces: Tensor) -> Tensor:
     return torch.unique(torch.sort(e, dim=1).values, dim=0)
 
 
+def tangential_magnitude(offsets: Tensor, normals: Tensor) -> Tensor:
+    """Mean squared length of the offsets' (B, V, 3) part along the surface, i.e. without their
+    component along the vertex normals (V, 3): how far vertices slide instead of growing."""
+    along = (offsets * normals).sum(-1, keepdim=True)
+    return (offsets - along * normals).pow(2).sum(-1).mean()
+
+
 def offset_regulariser(
     offsets: Tensor,
     offsets_neutral: Tensor,

@@ -193,9 +193,11 @@ class Nha(Method):
                 L.offset_regulariser(
                     geo.offsets * mm, av.neutral_offsets() * mm, av.edges, av.lap_weight, av.face_weight,
                     c.w_offset_lap, c.w_offset_norm, c.w_offset_pose,
-                    av.lap_normals, c.offset_lap_tangent_factor,
+                    av.template_normals if c.offset_lap_frame == "normal" else None, c.offset_lap_tangent_factor,
                 )
             )
+            if c.w_offset_tangent:
+                terms["offset_tangent"] = c.w_offset_tangent * L.tangential_magnitude(geo.offsets * mm, av.template_normals)
             terms["reg_shape"] = c.w_reg_shape * params.shape.pow(2).sum(-1).mean()
         terms["reg_expr"] = c.w_reg_expr * params.expr.pow(2).sum(-1).mean()
         terms["reg_pose"] = c.w_reg_pose * params.pose[:, 3:].pow(2).sum(-1).mean()
