@@ -72,11 +72,17 @@ def unique_edges(faces: Tensor) -> Tensor:
     return torch.unique(torch.sort(e, dim=1).values, dim=0)
 
 
+def split_along_normals(offsets: Tensor, normals: Tensor) -> tuple[Tensor, Tensor]:
+    """Offsets (B, V, 3) as their length along the unit vertex normals (V, 3), (B, V, 1), and the
+    tangential rest along the surface, (B, V, 3)."""
+    along = (offsets * normals).sum(-1, keepdim=True)
+    return along, offsets - along * normals
+
+
 def tangential_magnitude(offsets: Tensor, normals: Tensor) -> Tensor:
     """Mean squared length of the offsets' (B, V, 3) part along the surface, i.e. without their
     component along the vertex normals (V, 3): how far vertices slide instead of growing."""
-    along = (offsets * normals).sum(-1, keepdim=True)
-    return (offsets - along * normals).pow(2).sum(-1).mean()
+    return split_along_normals(offsets, normals)[1].pow(2).sum(-1).mean()
 
 
 def offset_regulariser(
@@ -99,8 +105,8 @@ def offset_regulariser(
     tangential rest's part of it."""
     smoothed = offsets
     if lap_normals is not None:
-        along = (offsets * lap_normals).sum(-1, keepdim=True)
-        smoothed = torch.cat([along, (offsets - along * lap_normals) * tangent_factor**0.5], dim=-1)
+        along, tangential = split_along_normals(offsets, lap_normals)
+        smoothed = torch.cat([along, tangential * tangent_factor**0.5], dim=-1)
     lap = mesh_laplacian(smoothed, edges, offsets.shape[1])
     return {
         "offset_lap": w_lap * (lap.pow(2).sum(-1) * lap_weight).mean(),
