@@ -3,7 +3,10 @@
 alignment's anchor: the head model's own `face` region (`ict`, before session 12), the ground
 truth's landmark-outline rule alone (`rule`, without eyeballs), and the region inside the rule
 (`both`, `head.base.scored_face_mask` since session 12). Every sixth output frame; the metric's
-alignment and distances (`metrics.geometry`), 20000 samples.
+alignment and distances (`metrics.geometry`), 20000 samples. Per choice: the face distance (to the
+ground truth's face triangles), the same samples' distance to the whole ground truth and the share
+of them more than 1 mm nearer to it outside its face (what the face's extent adds), and the full
+distance.
 Run as: python reports/nha/face_mask_variants.py DATA_ROOT RUNS_DIR [SUBJECT ...]"""
 import sys
 from pathlib import Path
@@ -27,8 +30,8 @@ def face_masks(model) -> dict[str, np.ndarray]:
     return {"ict": model.regions["face"].numpy()[kept], "rule": rule[kept], "both": scored_face_mask(model)[kept]}
 
 
-def mean_distance(points: np.ndarray, surface: trimesh.Trimesh) -> float:
-    return float(point_surface_distances(points, surface.vertices, surface.faces).mean())
+def distances(points: np.ndarray, surface: trimesh.Trimesh) -> np.ndarray:
+    return point_surface_distances(points, surface.vertices, surface.faces)
 
 
 data_root, runs = Path(sys.argv[1]), Path(sys.argv[2])
@@ -36,7 +39,7 @@ ict = load_head_model("ict")
 masks = {"headmodel": face_masks(ict), "nha": face_masks(nha_topology(ict))}
 for subject in sys.argv[3:] or ("subject_f1", "subject_f2", "subject_m1", "subject_m2"):
     for method, candidates in masks.items():
-        scores: dict[str, list[tuple[float, float]]] = {}
+        scores: dict[str, list[tuple[float, float, float, float]]] = {}
         for path in sorted((runs / method / "synthetic" / subject / "outputs" / "mesh").glob("*.npz"))[::6]:
             pred, truth = Mesh.load(path), Mesh.load(data_root / subject / "mesh" / path.name)
             truth_face, truth_whole = region_mesh(truth, "face", "ground truth"), region_mesh(truth, None, "ground truth")
@@ -45,7 +48,12 @@ for subject in sys.argv[3:] or ("subject_f1", "subject_f2", "subject_m1", "subje
                 candidate = Mesh(pred.vertices, pred.faces, {"face": face, "head": pred.vertex_masks["head"]})
                 _, similarity, _ = align_to_head(candidate, truth)
                 face_points = trimesh.sample.sample_surface(region_mesh(candidate, "face", str(path)), DEFAULT_SAMPLES, seed=0)[0]
-                scores.setdefault(name, []).append((mean_distance(transform(face_points, similarity), truth_face),
-                                                    mean_distance(transform(whole, similarity), truth_whole)))
-        cells = "  ".join(f"{name}: face {np.mean(v, 0)[0]:.2f} full {np.mean(v, 0)[1]:.2f}" for name, v in scores.items())
+                face_points = transform(face_points, similarity)
+                to_face, to_whole = distances(face_points, truth_face), distances(face_points, truth_whole)
+                full = distances(transform(whole, similarity), truth_whole).mean()
+                scores.setdefault(name, []).append((to_face.mean(), to_whole.mean(), (to_face - to_whole > 1.0).mean(), full))
+        cells = "  ".join(
+            f"{name}: face {face:.2f} (to the whole GT {whole:.2f}, {nearer:.1%} nearer outside its face) full {full:.2f}"
+            for name, (face, whole, nearer, full) in ((name, np.mean(v, axis=0)) for name, v in scores.items())
+        )
         print(f"{subject} {method} ({len(scores['ict'])} frames)  {cells}", flush=True)
