@@ -7,11 +7,11 @@ import json
 import sys
 
 import torch
+import trimesh
 
 from nha_bench.datasets.format import Subject
 from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
-from nha_bench.render import vertex_normals
 
 torch.set_num_threads(2)
 method = Nha(**json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
@@ -20,12 +20,12 @@ method.load(sys.argv[2])
 avatar = method.avatar
 with torch.no_grad():
     offsets = avatar.neutral_offsets()[0] * 1000.0
-    outward = (offsets * vertex_normals(avatar.head.canonical_vertices[None], avatar.faces)[0]).sum(-1)
+    outward = (offsets * avatar.template_normals).sum(-1)
 size = offsets.norm(dim=-1)
-faces = avatar.faces.cpu()
-edges, count = torch.unique(torch.sort(faces[:, [0, 1, 1, 2, 2, 0]].reshape(-1, 2), dim=1).values, dim=0, return_counts=True)
+template = trimesh.Trimesh(avatar.head.canonical_vertices.cpu().numpy(), avatar.faces.cpu().numpy(), process=False)
+boundary = template.edges_sorted[trimesh.grouping.group_rows(template.edges_sorted, require_count=1)]
 rim = torch.zeros(len(size), dtype=torch.bool)
-rim[edges[count == 1].flatten()] = True
+rim[torch.from_numpy(boundary.flatten())] = True
 regions = {name: avatar.head.regions[name].cpu() for name in ("face", "scalp", "ears", "neck")} | {"rim": rim}
 print(f"rim: {int(rim.sum())} vertices, vertical offset mean {offsets[rim, 1].mean():.2f} mm, min {offsets[rim, 1].min():.2f}")
 for name, r in regions.items():
