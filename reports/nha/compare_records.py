@@ -3,7 +3,8 @@ synthetic records; others in the files are ignored):
 full-head Hausdorff distance per subject and its mean, and the means of the face distance, normal
 error and L1 (means over the subjects the record file has; `n` says how many; a subject fitted with
 several seeds counts with the mean over them).
-Run as: python reports/nha/compare_records.py TAG=RESULTS.jsonl [TAG=RESULTS.jsonl ...]"""
+Run as: python reports/nha/compare_records.py TAG=RESULTS.jsonl[,RESULTS.jsonl ...] [TAG=... ...]
+(several files after one tag are read as one, e.g. the seeds of one configuration)."""
 import sys
 
 import pandas as pd
@@ -13,9 +14,10 @@ from nha_bench.results import ResultStore
 SUBJECTS = ("subject_f1", "subject_f2", "subject_m1", "subject_m2")
 
 
-def summary(path: str) -> dict[str, float]:
-    """One row: hausdorff_full per subject, then means over the subjects present."""
-    records = ResultStore(path).frame()
+def summary(paths: str) -> dict[str, float]:
+    """One row from the comma-separated record files: hausdorff_full per subject, then means over
+    the subjects present."""
+    records = pd.concat([ResultStore(path).frame() for path in paths.split(",")], ignore_index=True)
     records = records[(records.method == "nha") & (records.dataset == "synthetic") & (records.status == "ok")]
     value = records.pivot_table(index="subject", columns="metric", values="value", aggfunc="mean")
     row = {s[-2:]: value.at[s, "hausdorff_full"] if s in value.index else float("nan") for s in SUBJECTS}
