@@ -1,9 +1,9 @@
-"""Synthetic geometry of several NHA configurations side by side, from their result records (NHA's
-synthetic records; others in the files are ignored):
-full-head Hausdorff distance per subject and its mean, and the means of the face distance, normal
-error and L1 (means over the subjects the record file has; `n` says how many; a subject fitted with
-several seeds counts with the mean over them).
-Run as: python reports/nha/compare_records.py TAG=RESULTS.jsonl[,RESULTS.jsonl ...] [TAG=... ...]
+"""Several NHA configurations side by side, from their result records (NHA's records of the
+dataset; others in the files are ignored). Synthetic: the full-head Hausdorff distance per subject
+and its mean, and the means of the face distance, normal error and L1. Real: L1 per clip and the
+means of L1, MS-SSIM, CSIM and CPBD. Means are over the subjects the record file has (`n` says how
+many); a subject fitted with several seeds counts with the mean over them.
+Run as: python reports/nha/compare_records.py [--real] TAG=RESULTS.jsonl[,RESULTS.jsonl ...] [TAG=... ...]
 (several files after one tag are read as one, e.g. the seeds of one configuration)."""
 import sys
 
@@ -11,20 +11,25 @@ import pandas as pd
 
 from nha_bench.results import ResultStore
 
-SUBJECTS = ("subject_f1", "subject_f2", "subject_m1", "subject_m2")
+SUBJECTS = {"synthetic": ("subject_f1", "subject_f2", "subject_m1", "subject_m2"), "real": ("d3", "d6", "d9", "d14")}
+PER_SUBJECT = {"synthetic": "hausdorff_full", "real": "l1"}
+MEANS = {"synthetic": ("hausdorff_full", "hausdorff_face", "normal_error", "l1"), "real": ("l1", "msssim", "csim", "cpbd")}
 
 
-def summary(paths: str) -> dict[str, float]:
-    """One row from the comma-separated record files: hausdorff_full per subject, then means over
-    the subjects present."""
+def summary(paths: str, dataset: str) -> dict[str, float]:
+    """One row from the comma-separated record files: the per-subject metric, then means over the
+    subjects present."""
     records = pd.concat([ResultStore(path).frame() for path in paths.split(",")], ignore_index=True)
-    records = records[(records.method == "nha") & (records.dataset == "synthetic") & (records.status == "ok")]
+    records = records[(records.method == "nha") & (records.dataset == dataset) & (records.status == "ok")]
     value = records.pivot_table(index="subject", columns="metric", values="value", aggfunc="mean")
-    row = {s[-2:]: value.at[s, "hausdorff_full"] if s in value.index else float("nan") for s in SUBJECTS}
-    row.update(n=len(value), full=value.hausdorff_full.mean(), face=value.hausdorff_face.mean(),
-               normal=value.normal_error.mean(), l1=value.l1.mean())
+    row = {s.removeprefix("subject_"): value.at[s, PER_SUBJECT[dataset]] if s in value.index else float("nan")
+           for s in SUBJECTS[dataset]}
+    row["n"] = len(value)
+    row.update({metric.removeprefix("hausdorff_"): value[metric].mean() for metric in MEANS[dataset]})
     return row
 
 
-rows = {tag: summary(path) for tag, path in (arg.split("=", 1) for arg in sys.argv[1:])}
+args = sys.argv[1:]
+dataset = "real" if args[:1] == ["--real"] else "synthetic"
+rows = {tag: summary(path, dataset) for tag, path in (arg.split("=", 1) for arg in args if arg != "--real")}
 print(pd.DataFrame(rows).T.round(3).to_string())
