@@ -83,12 +83,15 @@ class NhaConfig:
     # "vector": the Laplacian of the offset vectors (official NHA); "normal": of each offset's
     # component along the template's vertex normal (the local thickness) and of its tangential rest,
     # so a uniform outward growth is free (a vector Laplacian pays for it where the surface curves,
-    # which keeps the sides' growth from carrying round the unseen back of the head)
+    # which keeps the sides' growth from carrying round the unseen back of the head). "normal" lowers
+    # the synthetic full-head distance (3.28 vs 3.51 mm) but keeps the surface out of hanging hair,
+    # which the real clips' images need (L1 0.071 vs 0.065; reports/nha/README.md, sessions 12-13)
     offset_lap_frame: str = "vector"
     offset_lap_tangent_factor: float = 1.0  # "normal" frame: weight of the tangential rest's Laplacian
     # mean squared length (mm^2) of the offsets' part along the template surface: keeps vertices from
     # sliding (with a weak tangential Laplacian f1's scalp and neck slid up to 197 mm into the long
-    # hair's silhouette; reports/nha/README.md, session 12) while growth along the normal stays free
+    # hair's silhouette; reports/nha/README.md, session 12) while growth along the normal stays free.
+    # 1e-2 with tangent factor 0.1 stops the sliding but gains nothing over "normal" alone (session 13)
     w_offset_tangent: float = 0.0
     w_offset_norm: float = 1e-5  # offset magnitude off the face (distribution term)
     offset_face_factor: float = 3e4  # magnitude weight on the face region (when not in offset_fixed_regions)
