@@ -1,6 +1,6 @@
 """NHA's soft semantic classes against the ground-truth parsing on four training frames of a fitted
 subject: per row GT parsing | predicted class map | GT parsing with the predicted outline (yellow).
-Colours: skin tan, eyes blue, ears green, hair brown, mouth red.
+Colours: skin tan, eyes blue, ears green, hair brown, mouth red, clothes grey (real clips' parsing).
 Run as: python reports/nha/semantic_overlay.py SUBJECT CHECKPOINT_DIR OVERRIDES_JSON OUT.png"""
 import json
 import sys
@@ -15,7 +15,8 @@ from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
 
 FRAMES = (0, 12, 37, 120)  # frontal start, both sides of the head turn, a later frame
-PALETTE = np.array([[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 60, 20], [255, 0, 0]], np.uint8)
+PALETTE = np.array([[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 60, 20], [255, 0, 0], [128, 128, 128]],
+                   np.uint8)  # by parsing label (datasets.format.LABELS)
 
 torch.set_num_threads(2)
 method = Nha(**json.loads(sys.argv[3]))
