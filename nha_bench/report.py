@@ -24,12 +24,11 @@ def _png_tag(image: np.ndarray, title: str) -> str:
     return f'<img src="data:image/png;base64,{data}" title="{html.escape(title)}">'
 
 
-def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[str],
-               frames: int) -> tuple[np.ndarray, list[str]] | None:
-    """(rows = frames, columns = GT | each method's rgb output; the methods shown), or None when
-    nothing was rendered."""
+def image_grid(subject_root: Path, outputs: dict[str, Path], frames: int) -> tuple[np.ndarray, list[str]] | None:
+    """(rows = frames, columns = GT | the rgb outputs of each entry of ``outputs`` (column name ->
+    a run's outputs folder) that has them; the columns shown), or None when none has."""
     subject = Subject(subject_root)
-    columns = [m for m in methods if (run_folder(runs_dir, m, dataset, subject_root.name) / "outputs" / "rgb").is_dir()]
+    columns = [name for name, folder in outputs.items() if (folder / "rgb").is_dir()]
     if not columns:
         return None
     indices = subject.split("val")
@@ -37,8 +36,8 @@ def image_grid(runs_dir: Path, dataset: str, subject_root: Path, methods: list[s
     rows = []
     for index in picked:
         tiles = [np.round(subject.rgb(index) * 255).astype(np.uint8)]
-        for method in columns:
-            path = run_folder(runs_dir, method, dataset, subject_root.name) / "outputs" / "rgb" / f"{frame_name(index)}.png"
+        for name in columns:
+            path = outputs[name] / "rgb" / f"{frame_name(index)}.png"
             tiles.append(iio.imread(path)[..., :3] if path.is_file() else np.zeros_like(tiles[0]))
         rows.append(np.concatenate(tiles, axis=1))
     return np.concatenate(rows, axis=0), columns
@@ -77,14 +76,14 @@ def training_curves(runs_dir: Path) -> str | None:
     return buffer.getvalue()
 
 
-def mesh_errors(runs_dir: Path, dataset: str, subject_root: Path, methods: list[str]) -> tuple[np.ndarray, dict] | None:
-    """Mean per-vertex error maps (front, side) of each method with test meshes; None without any."""
+def mesh_errors(subject_root: Path, outputs: dict[str, Path]) -> tuple[np.ndarray, dict] | None:
+    """Mean per-vertex error maps (front, side) of each entry of ``outputs`` (method -> a run's
+    outputs folder) with test meshes; None without any."""
     from nha_bench.mesh_error import error_sheet
 
     subject = Subject(subject_root)
     if "mesh" not in subject.meta.fields:
         return None
-    outputs = {m: run_folder(runs_dir, m, dataset, subject_root.name) / "outputs" for m in methods}
     outputs = {m: o for m, o in outputs.items() if (o / "mesh").is_dir()}
     return error_sheet(outputs, subject) if outputs else None
 
@@ -122,14 +121,15 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
         methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())
         for subject in sorted(records.loc[records["dataset"] == dataset, "subject"].unique()):
             root = _subject_root(runs_dir, dataset, subject, methods)
-            shown = image_grid(runs_dir, dataset, root, methods, frames) if root else None
+            outputs = {m: run_folder(runs_dir, m, dataset, subject) / "outputs" for m in methods}
+            shown = image_grid(root, outputs, frames) if root else None
             if shown is None:
                 continue
             grid, columns = shown
             header = " | ".join(["GT"] + [method_info(m)[0] for m in columns])
             parts.append(f"<h3>{html.escape(subject)}: {html.escape(header)}</h3>{_png_tag(grid, subject)}")
             save(grid, f"{dataset}_{subject}_grid")
-            errors = mesh_errors(runs_dir, dataset, root, methods)
+            errors = mesh_errors(root, outputs)
             if errors is not None:
                 sheet, means = errors
                 save(sheet, f"{dataset}_{subject}_mesh_error")
