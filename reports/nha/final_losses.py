@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from nha_bench.runner import read_train_log
+
 TERMS = ["silhouette", "semantic", "rgb", "perc", "offset_lap", "offset_norm", "probe_l1"]
 
 rows = {}
 for run in map(Path, sys.argv[1:]):
-    log = pd.read_json(run / "train_log.jsonl", lines=True).tail(100)
+    log = pd.DataFrame(read_train_log(run)).tail(100)
     rows[str(run)] = log[[t for t in TERMS if t in log]].mean()
 print(pd.DataFrame(rows).T.to_string(float_format="{:.4g}".format))

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from nha_bench.runner import read_train_log
+
 rows = []
 for run in map(Path, sys.argv[1:]):
     state = json.loads((run / "checkpoint" / "state.json").read_text())
-    log = pd.read_json(run / "train_log.jsonl", lines=True)
+    log = pd.DataFrame(read_train_log(run))
     row = {"run": str(run), "device": state.get("device", "?"), "steps": state["step"],
            "train_s": round(state["elapsed_s"], 1), "test_fit_s": state.get("test_fit_s")}
     for stage, part in log.groupby("stage"):

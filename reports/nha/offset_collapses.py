@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from nha_bench.runner import read_train_log
+
 JUMP = {"offset_norm": 10.0, "offset_lap": 3.0}  # term -> factor over its running median
 
 for run in sys.argv[1:]:
-    log = pd.read_json(Path(run) / "train_log.jsonl", lines=True)
+    log = pd.DataFrame(read_train_log(Path(run)))
     log = log[log["stage"] != 2].reset_index(drop=True)  # G is frozen in stage 2
     baselines = {term: log[term].shift(1).rolling(100, min_periods=100).median() for term in JUMP}
     spikes = sorted({s for term, k in JUMP.items() for s in log.loc[log[term] > k * baselines[term], "step"]})
