@@ -266,6 +266,7 @@ def data_synth(
     seed: int = 0,
     workers: int = typer.Option(2, help="Parallel render processes."),
     samples: int = typer.Option(16, help="Cycles samples per pixel."),
+    turn_yaw: float = typer.Option(60.0, help="Peak yaw (degrees, 0-90) of the head turn that opens the training frames."),
     data_root: Optional[Path] = typer.Option(None, help="MakeHuman data root (else $NHA_BENCH_MAKEHUMAN_DATA or the cache)."),
     force: bool = typer.Option(False, help="Overwrite finished subjects."),
 ) -> None:
@@ -274,7 +275,7 @@ def data_synth(
         from nha_bench.datasets.synthetic import generate
 
         for path in generate(out, subjects=subjects, train=train, val=val, res=res, seed=seed, force=force,
-                             workers=workers, data_root=data_root, samples=samples):
+                             workers=workers, data_root=data_root, samples=samples, turn_yaw=turn_yaw):
             console.print(f"wrote {path}")
     except NhaBenchError as exc:
         _fail(exc)

@@ -95,6 +95,14 @@ def test_sequence_is_seeded_and_validation_is_novel():
     assert views.count("novel") == 60 and views[-1] == "novel" and set(views[:200]) == {"front"}
 
 
+def test_head_turn_amplitude_changes_only_the_turn_frames():
+    frames, _, _ = spec.sequence(200, 210, seed=3)
+    wide, _, _ = spec.sequence(200, 210, seed=3, turn_yaw=85.0)
+    n_turn = round(200 * spec.TRAIN_TURN_FRACTION)
+    assert wide[n_turn:] == frames[n_turn:]  # the rest of training and all validation frames
+    assert max(f["yaw"] for f in wide[:n_turn]) > 80 and min(f["yaw"] for f in wide[:n_turn]) < -80
+
+
 def test_novel_cameras_orbit_the_head():
     target = np.array([0.0, 0.8, 0.1])
     R, t = spec.cameras(["front", "novel"], target, seed=0)

@@ -97,7 +97,7 @@ def _existing(root: Path, res: int, n_frames: int, force: bool) -> bool:
 
 
 def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int, res: int, seed: int, force: bool,
-                     workers: int, data_root: Path, samples: int, progress: Progress) -> Path:
+                     workers: int, data_root: Path, samples: int, turn_yaw: float, progress: Progress) -> Path:
     """Generate (or resume) one subject folder and return it."""
     root = out / subject.name
     if _existing(root, res, train + val, force):
@@ -108,7 +108,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
     work = root / ".work"
     work.mkdir(parents=True, exist_ok=True)
     subject_seed = seed * 1000 + subject.seed
-    frames, splits, views = spec.sequence(train, val, subject_seed)
+    frames, splits, views = spec.sequence(train, val, subject_seed, turn_yaw)
     n = len(frames)
     pending = pending_frames(writer, work, n)
     env = {**os.environ, "MHCORE_DATA": str(data_root), "PYTHONUNBUFFERED": "1"}
@@ -162,7 +162,7 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
                 "parsing": "ground truth: Cycles object index + AOV passes", "normal": "ground truth: Cycles normal pass",
                 "mesh": "ground truth: MakeHuman head+neck skin and hair proxy (no eyes/teeth/brows), mm, camera frame"},
         extra={"generator": "nha_bench.datasets.synthetic", "seed": seed, "subject_seed": subject_seed,
-               "camera_distance_m": round(distance, 4),
+               "camera_distance_m": round(distance, 4), "train_turn_yaw_deg": turn_yaw,
                "samples": samples, "background": "white", "views": views, "params": "params.json",
                "labels": {"eyebrows": 1, "eyelashes": 1, "teeth": 5, "tongue": 5,
                           "inside of the head seen through the mouth": 5},
@@ -181,13 +181,15 @@ def generate_subject(subject: spec.SubjectSpec, out: Path, train: int, val: int,
 
 
 def generate(out: Path, subjects: int = 4, train: int = 200, val: int = 210, res: int = 512, seed: int = 0,
-             force: bool = False, workers: int = 2, data_root: Path | None = None, samples: int = 16) -> list[Path]:
+             force: bool = False, workers: int = 2, data_root: Path | None = None, samples: int = 16,
+             turn_yaw: float = spec.TRAIN_TURN_YAW) -> list[Path]:
     """Generate ``subjects`` synthetic MakeHuman subjects (2 female, 2 male) under ``out``.
 
     Each gets ``train`` then ``val`` frames at ``res``x``res`` (val: unseen poses/expressions, the
     last 2/7 from novel camera views). Finished subjects are skipped and unfinished ones resume
     frame by frame; ``force`` regenerates. ``workers`` bpy processes render in parallel with
-    ``samples`` Cycles samples per pixel. Returns the subject folders.
+    ``samples`` Cycles samples per pixel. The training frames open with a head turn to +-``turn_yaw``
+    degrees. Returns the subject folders.
     """
     missing = missing_requirements()
     if missing:
@@ -195,14 +197,14 @@ def generate(out: Path, subjects: int = 4, train: int = 200, val: int = 210, res
     if not 1 <= subjects <= len(spec.SUBJECTS):
         raise NhaBenchError(f"--subjects must be 1..{len(spec.SUBJECTS)}, got {subjects}",
                             fix="the generator defines 4 subjects (2 female, 2 male)")
-    if train < 1 or val < 0 or res < 16 or samples < 1:
-        raise NhaBenchError(f"need train >= 1, val >= 0, res >= 16, samples >= 1 "
-                            f"(got {train}, {val}, {res}, {samples})", fix="fix the arguments")
+    if train < 1 or val < 0 or res < 16 or samples < 1 or not 0 <= turn_yaw <= 90:
+        raise NhaBenchError(f"need train >= 1, val >= 0, res >= 16, samples >= 1, 0 <= turn_yaw <= 90 "
+                            f"(got {train}, {val}, {res}, {samples}, {turn_yaw})", fix="fix the arguments")
     root = makehuman_root(data_root)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns) as progress:
-        return [generate_subject(s, out, train, val, res, seed, force, workers, root, samples, progress)
+        return [generate_subject(s, out, train, val, res, seed, force, workers, root, samples, turn_yaw, progress)
                 for s in spec.SUBJECTS[:subjects]]

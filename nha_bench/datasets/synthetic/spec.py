@@ -155,12 +155,14 @@ def add_head_turn(frames: list[dict], n_turn: int, peak_yaw: float) -> None:
         frame["roll"] = round(float(fade * frame["roll"]), 3)
 
 
-def sequence(train: int, val: int, seed: int) -> tuple[list[dict], dict[str, list[int]], list[str]]:
+def sequence(train: int, val: int, seed: int,
+             turn_yaw: float = TRAIN_TURN_YAW) -> tuple[list[dict], dict[str, list[int]], list[str]]:
     """Frames (pose + units) of train then val, the splits, and each frame's camera kind. The
-    training frames open with a head turn (TRAIN_TURN_FRACTION of them, up to +-TRAIN_TURN_YAW)."""
+    training frames open with a head turn (TRAIN_TURN_FRACTION of them, up to +-``turn_yaw``
+    degrees); the validation frames do not depend on ``turn_yaw``."""
     rng = np.random.default_rng(seed)
     frames = motion(train, rng, TRAIN_LIMITS, TRAIN_CHANNELS)
-    add_head_turn(frames, int(round(train * TRAIN_TURN_FRACTION)), TRAIN_TURN_YAW)
+    add_head_turn(frames, int(round(train * TRAIN_TURN_FRACTION)), turn_yaw)
     frames += motion(val, rng, VAL_LIMITS, {**TRAIN_CHANNELS, **VAL_ONLY_CHANNELS})
     n_novel = int(round(val * NOVEL_VIEW_FRACTION))
     views = ["front"] * (train + val - n_novel) + ["novel"] * n_novel
