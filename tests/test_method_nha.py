@@ -230,17 +230,3 @@ def test_stage1_draws_frames_by_yaw_bin_weights(fitted):
         method.train_iteration(step)
     assert drawn[0] == drawn[1] == [1, 3]
     assert any(i not in (1, 3) for batch in drawn[2:] for i in batch)
-
-
-def test_shape_warmup_trains_the_identity_before_the_offsets(fitted):
-    """With ``shape_warmup_steps`` G stays frozen for the first steps while the shape moves; then
-    both train."""
-    method = Nha(shape_warmup_steps=2)
-    method.setup(Sequence(fitted["subject"], "train"), "tiny", "cpu", SEED)
-    offsets = lambda: [p.detach().clone() for p in method.avatar.geometry_parameters()]  # noqa: E731
-    start_offsets, start_shape = offsets(), method.shape.detach().clone()
-    for step in range(2):
-        method.train_iteration(step)
-    assert _same(start_offsets, offsets()) and not torch.equal(start_shape, method.shape.detach())
-    method.train_iteration(2)
-    assert not _same(start_offsets, offsets())

@@ -45,11 +45,6 @@ class NhaConfig:
     lr_offset_stage3_factor: float = 0.2
     lr_texture: float = 5e-4
     lr_shape: float = 1e-3
-    # > 0: G stays frozen for the first this many steps of stage 1, so the head model's identity
-    # (shape) explains the outlines first and its statistics carry the seen head's size round the
-    # unseen back, before G's offsets fit them locally (the identity space fitted to the seen part
-    # of subject_m1 puts the back 3.7-6.3 mm from the ground truth, NHA's 7.4; session 14)
-    shape_warmup_steps: int = 0
     lr_frame: float = 1e-3  # per-frame expression and pose during training
     # per-frame translation (metres). At 1e-3 the fits moved the heads 25-31 mm towards the camera
     # (a larger outline without a larger skull); 1e-5 holds them to ~2 mm (reports/nha/README.md,
@@ -137,7 +132,6 @@ INERT_WHEN: dict[str, object] = {
     "offset_lap_frame": "vector",
     "offset_lap_tangent_factor": 1.0,
     "w_offset_tangent": 0.0,
-    "shape_warmup_steps": 0,
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""

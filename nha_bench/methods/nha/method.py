@@ -204,12 +204,10 @@ class Nha(Method):
         return terms
 
     # ----------------------------------------------------------------------------- training
-    def _set_trainable(self, stage: int, step: int) -> None:
-        """Stage 1 trains geometry (G, shape; G only from step ``shape_warmup_steps`` on), stage 2
-        texture (encoder, T), stage 3 both."""
-        for p in self.avatar.geometry_parameters():
-            p.requires_grad_(stage != 2 and step >= self._cfg().shape_warmup_steps)
-        self.shape.requires_grad_(stage != 2)
+    def _set_trainable(self, stage: int) -> None:
+        """Stage 1 trains geometry (G, shape), stage 2 texture (encoder, T), stage 3 both."""
+        for p in self.avatar.geometry_parameters() + [self.shape]:
+            p.requires_grad_(stage != 2)
         for p in self.avatar.texture_parameters():
             p.requires_grad_(stage != 1)
 
@@ -224,7 +222,7 @@ class Nha(Method):
         """One optimisation step of the stage that ``step`` falls in."""
         c = self._cfg()
         stage = c.stage(step)
-        self._set_trainable(stage, step)
+        self._set_trainable(stage)
         self._set_offset_rates(stage)
         n = self.expr.shape[0]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
