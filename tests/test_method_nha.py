@@ -14,6 +14,7 @@ from nha_bench.datasets.format import Subject
 from nha_bench.errors import DatasetError, NhaBenchError
 from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
+from nha_bench.methods.nha.method import MAX_NONFINITE_STEPS
 from nha_bench.registry import METHODS
 from nha_bench.render import rasterize
 
@@ -230,3 +231,27 @@ def test_stage1_draws_frames_by_yaw_bin_weights(fitted):
         method.train_iteration(step)
     assert drawn[0] == drawn[1] == [1, 3]
     assert any(i not in (1, 3) for batch in drawn[2:] for i in batch)
+
+
+def test_nonfinite_steps_are_skipped_then_refused(fitted, monkeypatch):
+    """A step whose loss is NaN leaves every parameter as it was and is marked in the log row;
+    MAX_NONFINITE_STEPS of them in a row stop the fit with an error naming the step."""
+    method = Nha()
+    method.setup(Sequence(fitted["subject"], "train"), "tiny", "cpu", SEED)
+    energies = method._energies
+
+    def poisoned(*args, **kwargs):
+        terms = energies(*args, **kwargs)
+        return {**terms, "reg_expr": terms["reg_expr"] * float("nan")}
+
+    monkeypatch.setattr(method, "_energies", poisoned)
+    before, expr = _snapshot(method), method.expr.detach().clone()
+    row = method.train_iteration(0)
+    assert row["skipped_nonfinite"] == 1.0 and np.isnan(row["loss"])
+    assert _same(before["geometry"], _snapshot(method)["geometry"]) and torch.equal(expr, method.expr.detach())
+    for step in range(1, MAX_NONFINITE_STEPS - 1):
+        method.train_iteration(step)
+    with pytest.raises(NhaBenchError, match=f"up to step {MAX_NONFINITE_STEPS - 1}"):
+        method.train_iteration(MAX_NONFINITE_STEPS - 1)
+    monkeypatch.setattr(method, "_energies", energies)
+    assert "skipped_nonfinite" not in method.train_iteration(0)

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "nha.pt"
 LMK_REFERENCE_SIDE = 512.0  # landmark errors are measured in pixels of a 512-px image
 SIGMA_PX = 1.0  # soft-silhouette edge width in training pixels
+MAX_NONFINITE_STEPS = 20  # consecutive skipped steps (non-finite loss or gradients) before a fit gives up
 
 
 @contextmanager
@@ -124,6 +125,7 @@ class Nha(Method):
             [{"params": [self.expr, self.pose], "lr": cfg.lr_frame}, {"params": [self.translation], "lr": cfg.lr_translation}]
         )
         self._test = None
+        self._nonfinite_steps = 0
 
     def config(self) -> dict:
         """Resolved configuration plus what was substituted (hashed into result records)."""
@@ -239,9 +241,29 @@ class Nha(Method):
                 opt.zero_grad(set_to_none=True)
             total.backward()
         optims = [self.opt_frames] + ([self.opt_geometry] if stage != 2 else []) + ([self.opt_texture] if stage != 1 else [])
+        row = {"loss": float(total.detach()), "stage": float(stage), **{k: float(v.detach()) for k, v in terms.items()}}
+        if not self._finite_gradients(total, optims):
+            self._nonfinite_steps += 1
+            log.warning("nha: step %d has a non-finite loss or gradient; skipped", step)
+            if self._nonfinite_steps >= MAX_NONFINITE_STEPS:
+                raise NhaBenchError(
+                    f"nha: {self._nonfinite_steps} consecutive steps up to step {step} had a non-finite loss or gradient",
+                    fix="fit again from the last checkpoint with another --seed, or lower lr_offset",
+                )
+            return {**row, "skipped_nonfinite": 1.0}
+        self._nonfinite_steps = 0
         for opt in optims:
             opt.step()
-        return {"loss": float(total.detach()), "stage": float(stage), **{k: float(v.detach()) for k, v in terms.items()}}
+        return row
+
+    @staticmethod
+    def _finite_gradients(total: Tensor, optims: list[torch.optim.Optimizer]) -> bool:
+        """Whether the loss and every gradient the step would apply are finite (one device sync):
+        a rare degenerate batch (GPU fits of subject_f1 once gave NaN shading in stage 3) is skipped
+        instead of turning every parameter into NaN."""
+        grads = [p.grad for opt in optims for group in opt.param_groups for p in group["params"] if p.grad is not None]
+        checks = torch.stack([torch.isfinite(total)] + [torch.isfinite(g).all() for g in grads])
+        return bool(checks.all())
 
     # ----------------------------------------------------------------------------- test time
     def fit_frame_params(self, test: Sequence) -> None:
