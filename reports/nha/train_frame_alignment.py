@@ -1,15 +1,18 @@
 """hausdorff_full-style mean distance (whole prediction -> whole ground truth) of an NHA fit on its
-own training frames (fitted per-frame parameters), under the protocol's face-anchored similarity
-and under the best uniform scale about the camera centre; prints that scale per frame. A prediction
-that is a scaled copy of the ground truth (the monocular depth ambiguity) would get one scale for
-every view and ~0 mm.
-Run as: python reports/nha/train_frame_alignment.py SUBJECT CHECKPOINT_DIR FRAME[,FRAME...]"""
+own training frames (fitted per-frame parameters, or with --tracked the tracker's expression, pose and
+translation), under the protocol's face-anchored similarity and under the best uniform scale about
+the camera centre; prints that scale per frame, the ground truth's head yaw and the rotation the
+face-anchored similarity applies (yaw, pitch, roll in degrees: a yaw of the same sign as the head's
+means the prediction is turned less than the ground truth). A prediction that is a scaled copy of
+the ground truth (the monocular depth ambiguity) would get one scale for every view and ~0 mm.
+Run as: python reports/nha/train_frame_alignment.py SUBJECT CHECKPOINT_DIR FRAME[,FRAME...] [--tracked]"""
 import sys
 
 import numpy as np
 import torch
 import trimesh
 from scipy.optimize import minimize_scalar
+from scipy.spatial.transform import Rotation
 
 from nha_bench.datasets.format import Subject
 from nha_bench.head.base import HeadParams
@@ -25,7 +28,12 @@ method.setup(Sequence(subject, "train"), "paper", "cpu", 0)
 method.load(sys.argv[2])
 frames = [int(f) for f in sys.argv[3].split(",")]
 idx = torch.tensor(frames)
-params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
+if "--tracked" in sys.argv:
+    tracked = Sequence(subject, "train").tracking()
+    expr, pose, translation = (torch.as_tensor(tracked[k][frames], dtype=torch.float32) for k in ("expr", "pose", "translation"))
+else:
+    expr, pose, translation = method.expr[idx], method.pose[idx], method.translation[idx]
+params = HeadParams(method.shape.expand(len(idx), -1), expr, pose, translation)
 with torch.no_grad():
     verts = (method.avatar.geometry(params).verts_cam * 1000.0).numpy().astype(np.float64)
 faces = method.avatar.faces.numpy()
@@ -38,4 +46,9 @@ for frame, v in zip(frames, verts):
     face_anchored = point_surface_distances(transform(points, similarity), target.vertices, target.faces).mean()
     best = minimize_scalar(lambda s: point_surface_distances(points * s, target.vertices, target.faces).mean(),
                            bounds=(0.6, 1.2), method="bounded", options={"xatol": 1e-3})
-    print(f"frame {frame}: face-anchored similarity {face_anchored:.2f} mm, camera-centred scale {best.fun:.2f} mm (scale {best.x:.3f})")
+    scale = np.cbrt(np.linalg.det(similarity[:3, :3]))
+    yaw, pitch, roll = Rotation.from_matrix(similarity[:3, :3] / scale).as_euler("YXZ", degrees=True)
+    forward = gt.vertices[gt.vertex_masks["face"]].mean(axis=0) - gt.vertices[gt.vertex_masks["head"]].mean(axis=0)
+    head_yaw = np.degrees(np.arctan2(forward[0], -forward[2]))
+    print(f"frame {frame}: face-anchored similarity {face_anchored:.2f} mm, camera-centred scale {best.fun:.2f} mm "
+          f"(scale {best.x:.3f}); head yaw {head_yaw:.1f}, alignment rotates yaw {yaw:.2f} pitch {pitch:.2f} roll {roll:.2f}")
