@@ -97,18 +97,6 @@ def test_translation_has_its_own_learning_rate(fitted):
     assert np.abs(method.pose.detach().numpy() - tracked["pose"]).max() > 10 * moved
 
 
-def test_pose_factor_holds_the_tracked_poses(fitted):
-    """lr_pose_factor 0 keeps the per-frame poses at the tracker's while expressions are refined."""
-    subject = fitted["subject"]
-    method = Nha(lr_pose_factor=0.0, iterations=4)
-    method.setup(Sequence(subject, "train"), "tiny", "cpu", SEED)
-    for step in range(4):
-        method.train_iteration(step)
-    tracked = Sequence(subject, "train").tracking()
-    assert np.array_equal(method.pose.detach().numpy(), tracked["pose"].astype(np.float32))
-    assert np.abs(method.expr.detach().numpy() - tracked["expr"]).max() > 0
-
-
 def test_offset_network_rates_per_part_and_stage(fitted):
     """G's sine layers move at lr_offset x lr_offset_sine_factor, its FiLM mapping and output layer
     at lr_offset (Adam's first step moves each weight by about its rate); stage 3 scales both by

@@ -46,10 +46,6 @@ class NhaConfig:
     lr_texture: float = 5e-4
     lr_shape: float = 1e-3
     lr_frame: float = 1e-3  # per-frame expression and pose during training
-    # the per-frame poses' rate as a fraction of lr_frame (1: one rate for both). 0 holds the
-    # tracker's poses: near profile a shorter skull turned a few degrees less matches the outlines
-    # (reports/nha/README.md, session 14)
-    lr_pose_factor: float = 1.0
     # per-frame translation (metres). At 1e-3 the fits moved the heads 25-31 mm towards the camera
     # (a larger outline without a larger skull); 1e-5 holds them to ~2 mm (reports/nha/README.md,
     # sessions 6-8)
@@ -136,7 +132,6 @@ INERT_WHEN: dict[str, object] = {
     "offset_lap_frame": "vector",
     "offset_lap_tangent_factor": 1.0,
     "w_offset_tangent": 0.0,
-    "lr_pose_factor": 1.0,
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""

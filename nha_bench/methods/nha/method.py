@@ -121,11 +121,9 @@ class Nha(Method):
             ]
         )
         self.opt_texture = torch.optim.Adam(self.avatar.texture_parameters(), lr=cfg.lr_texture)
-        frame_groups = (
-            [{"params": [self.expr, self.pose], "lr": cfg.lr_frame}] if cfg.lr_pose_factor == 1.0
-            else [{"params": [self.expr], "lr": cfg.lr_frame}, {"params": [self.pose], "lr": cfg.lr_frame * cfg.lr_pose_factor}]
-        )  # one group at the default keeps earlier checkpoints' optimiser states loadable
-        self.opt_frames = torch.optim.Adam(frame_groups + [{"params": [self.translation], "lr": cfg.lr_translation}])
+        self.opt_frames = torch.optim.Adam(
+            [{"params": [self.expr, self.pose], "lr": cfg.lr_frame}, {"params": [self.translation], "lr": cfg.lr_translation}]
+        )
         self._test = None
         self._nonfinite_steps = 0
 
