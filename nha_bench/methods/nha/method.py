@@ -248,7 +248,7 @@ class Nha(Method):
             if self._nonfinite_steps >= MAX_NONFINITE_STEPS:
                 raise NhaBenchError(
                     f"nha: {self._nonfinite_steps} consecutive steps up to step {step} had a non-finite loss or gradient",
-                    fix="fit again from the last checkpoint with another --seed, or lower lr_offset",
+                    fix="run again to resume from the last checkpoint, or fit with another --seed or a lower lr_offset",
                 )
             return {**row, "skipped_nonfinite": 1.0}
         self._nonfinite_steps = 0
