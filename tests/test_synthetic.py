@@ -178,7 +178,8 @@ def test_missing_packages_raise_with_install_hint(tmp_path, monkeypatch):
         generate_mod.generate(tmp_path)
 
 
-@pytest.mark.parametrize("kwargs", [{"subjects": 5}, {"subjects": 0}, {"train": 0}, {"res": 8}, {"samples": 0}])
+@pytest.mark.parametrize("kwargs", [{"subjects": 5}, {"subjects": 0}, {"train": 0}, {"res": 8}, {"samples": 0},
+                                    {"turn_yaw": 95.0}, {"turn_yaw": -1.0}])
 def test_bad_arguments_raise(tmp_path, monkeypatch, kwargs):
     monkeypatch.setattr(generate_mod, "missing_requirements", lambda: [])
     with pytest.raises(generate_mod.NhaBenchError, match="must be|need"):
