@@ -1,10 +1,12 @@
 """hausdorff_full-style mean distance (whole prediction -> whole ground truth) of an NHA fit on its
 own training frames (fitted per-frame parameters, or with --tracked the tracker's expression, pose and
 translation), under the protocol's face-anchored similarity and under the best uniform scale about
-the camera centre; prints that scale per frame, the ground truth's head yaw and the rotation the
-face-anchored similarity applies (yaw, pitch, roll in degrees: a yaw of the same sign as the head's
-means the prediction is turned less than the ground truth). A prediction that is a scaled copy of
-the ground truth (the monocular depth ambiguity) would get one scale for every view and ~0 mm.
+the camera centre; prints that scale per frame, the ground truth's head yaw (+ towards the image's
++x), the rotation the face-anchored similarity applies (yaw, pitch, roll in degrees about the
+camera's axes; a rotation by +a about the camera's y axis lowers the head yaw by a) and so how many
+degrees further than the ground truth the prediction is turned (negative: turned less). A prediction
+that is a scaled copy of the ground truth (the monocular depth ambiguity) would get one scale for
+every view and ~0 mm.
 Run as: python reports/nha/train_frame_alignment.py SUBJECT CHECKPOINT_DIR FRAME[,FRAME...] [--tracked]"""
 import sys
 
@@ -51,4 +53,5 @@ for frame, v in zip(frames, verts):
     forward = gt.vertices[gt.vertex_masks["face"]].mean(axis=0) - gt.vertices[gt.vertex_masks["head"]].mean(axis=0)
     head_yaw = np.degrees(np.arctan2(forward[0], -forward[2]))
     print(f"frame {frame}: face-anchored similarity {face_anchored:.2f} mm, camera-centred scale {best.fun:.2f} mm "
-          f"(scale {best.x:.3f}); head yaw {head_yaw:.1f}, alignment rotates yaw {yaw:.2f} pitch {pitch:.2f} roll {roll:.2f}")
+          f"(scale {best.x:.3f}); head yaw {head_yaw:.1f}, alignment rotates yaw {yaw:.2f} pitch {pitch:.2f} roll {roll:.2f}, "
+          f"prediction turned {yaw * np.sign(head_yaw):+.2f}° further")
