@@ -1,10 +1,12 @@
 """Several NHA configurations side by side, from their result records (NHA's records of the
-dataset; others in the files are ignored). Synthetic: the full-head Hausdorff distance per subject
+dataset, or another method's where the files are prefixed with METHOD@; other records in the files
+are ignored). Synthetic: the full-head Hausdorff distance per subject
 and its mean, and the means of the face distance, normal error and L1. Real: L1 per clip and the
 means of L1, MS-SSIM, CSIM and CPBD. Means are over the subjects the record file has (`n` says how
 many); a subject fitted with several seeds counts with the mean over them.
-Run as: python reports/nha/compare_records.py [--real] TAG=RESULTS.jsonl[,RESULTS.jsonl ...] [TAG=... ...]
-(several files after one tag are read as one, e.g. the seeds of one configuration)."""
+Run as: python reports/nha/compare_records.py [--real] TAG=[METHOD@]RESULTS.jsonl[,RESULTS.jsonl ...] [TAG=... ...]
+(several files after one tag are read as one, e.g. the seeds of one configuration; METHOD defaults
+to nha, e.g. `baseline=headmodel@../results/results.jsonl`)."""
 import sys
 
 import pandas as pd
@@ -16,11 +18,12 @@ PER_SUBJECT = {"synthetic": "hausdorff_full", "real": "l1"}
 MEANS = {"synthetic": ("hausdorff_full", "hausdorff_face", "normal_error", "l1"), "real": ("l1", "msssim", "csim", "cpbd")}
 
 
-def summary(paths: str, dataset: str) -> dict[str, float]:
-    """One row from the comma-separated record files: the per-subject metric, then means over the
-    subjects present."""
+def summary(spec: str, dataset: str) -> dict[str, float]:
+    """One row from ``[METHOD@]`` comma-separated record files: the method's per-subject metric,
+    then means over the subjects present."""
+    method, _, paths = spec.rpartition("@")
     records = pd.concat([ResultStore(path).frame() for path in paths.split(",")], ignore_index=True)
-    records = records[(records.method == "nha") & (records.dataset == dataset) & (records.status == "ok")]
+    records = records[(records.method == (method or "nha")) & (records.dataset == dataset) & (records.status == "ok")]
     value = records.pivot_table(index="subject", columns="metric", values="value", aggfunc="mean")
     row = {s.removeprefix("subject_"): value.at[s, PER_SUBJECT[dataset]] if s in value.index else float("nan")
            for s in SUBJECTS[dataset]}
