@@ -10,9 +10,8 @@ import trimesh.remesh
 from scipy.spatial import cKDTree
 
 from nha_bench.head import HeadParams, evaluation_surface, load_head_model
-from nha_bench.head.base import scored_face_mask
+from nha_bench.head.base import HeadModel, embed_vertices_as_landmarks, scored_face_mask
 from nha_bench.head.face_outline import BROW_RAISE, landmark_outline_mask
-from nha_bench.head.base import HeadModel, embed_vertices_as_landmarks
 from nha_bench.head.edits import (
     EditedHeadModel, boundary_loops, close_mouth, nha_topology, remove_lower_neck, subdivide,
 )

@@ -10,7 +10,7 @@ import numpy as np
 import trimesh
 
 from nha_bench.datasets.format import Subject
-from nha_bench.metrics.geometry import align, align_to_head, point_surface_distances, region_mesh, transform
+from nha_bench.metrics.geometry import align, align_to_head, alignment_extras, point_surface_distances, region_mesh, transform
 from nha_bench.outputs import read_mesh
 
 subject = Subject(sys.argv[1])
@@ -24,8 +24,6 @@ for outputs in sys.argv[2:]:
         _, by_whole = align(points[::2], target.vertices, target.faces)
         face_anchored.append(point_surface_distances(transform(points, by_face), target.vertices, target.faces).mean())
         whole_anchored.append(point_surface_distances(transform(points, by_whole), target.vertices, target.faces).mean())
-        relative = by_face[:3, :3] @ np.linalg.inv(by_whole[:3, :3])
-        relative /= np.cbrt(np.linalg.det(relative))
-        angles.append(np.degrees(np.arccos(np.clip((np.trace(relative) - 1) / 2, -1, 1))))
+        angles.append(alignment_extras(points, by_face @ np.linalg.inv(by_whole))[1])
     print(f"{outputs}: face-anchored {np.mean(face_anchored):.2f} mm, whole-anchored {np.mean(whole_anchored):.2f} mm, "
           f"{np.mean(angles):.1f}° between the two alignments")

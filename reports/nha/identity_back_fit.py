@@ -1,7 +1,8 @@
 """Can the head model's identity space (a) represent a subject's back of the head and (b) predict it
 from the rest of the head? On one training frame with NHA's fitted expression and pose (no offsets),
 the identity coefficients are fitted (ridge, weight LAM) to the ground-truth surface by closest points,
-alternating with the metric's face-anchored similarity: once on the head without the back (normals
+alternating with the metric's face-anchored similarity (anchored on the head model's own `face` region,
+not the scored face): once on the head without the back (normals
 within 35° of straight back, not the crown), once on the whole head. Prints the mean distance of the
 head, of the part without the back, and of the back, for the tracked shape, the fit's own shape and
 the fitted ones.

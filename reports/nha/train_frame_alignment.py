@@ -1,6 +1,7 @@
 """hausdorff_full-style mean distance (whole prediction -> whole ground truth) of an NHA fit on its
 own training frames (fitted per-frame parameters, or with --tracked the tracker's expression, pose and
-translation), under the protocol's face-anchored similarity and under the best uniform scale about
+translation), under the protocol's face-anchored similarity (anchored, as before session 12, on the
+head model's own `face` region rather than the scored face) and under the best uniform scale about
 the camera centre; prints that scale per frame, the ground truth's head yaw (+ towards the image's
 +x), the rotation the face-anchored similarity applies (yaw, pitch, roll in degrees about the
 camera's axes; a rotation by +a about the camera's y axis lowers the head yaw by a) and so how many
@@ -21,7 +22,7 @@ from nha_bench.head.base import HeadParams
 from nha_bench.mesh import Mesh
 from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
-from nha_bench.metrics.geometry import align_to_head, point_surface_distances, region_mesh, transform
+from nha_bench.metrics.geometry import align_to_head, matrix_scale, point_surface_distances, region_mesh, transform
 
 torch.set_num_threads(2)
 subject = Subject(sys.argv[1])
@@ -48,7 +49,7 @@ for frame, v in zip(frames, verts):
     face_anchored = point_surface_distances(transform(points, similarity), target.vertices, target.faces).mean()
     best = minimize_scalar(lambda s: point_surface_distances(points * s, target.vertices, target.faces).mean(),
                            bounds=(0.6, 1.2), method="bounded", options={"xatol": 1e-3})
-    scale = np.cbrt(np.linalg.det(similarity[:3, :3]))
+    scale = matrix_scale(similarity)
     yaw, pitch, roll = Rotation.from_matrix(similarity[:3, :3] / scale).as_euler("YXZ", degrees=True)
     forward = gt.vertices[gt.vertex_masks["face"]].mean(axis=0) - gt.vertices[gt.vertex_masks["head"]].mean(axis=0)
     head_yaw = np.degrees(np.arctan2(forward[0], -forward[2]))
