@@ -4,8 +4,8 @@ the identity coefficients are fitted (ridge, weight LAM) to the ground-truth sur
 alternating with the metric's face-anchored similarity (anchored on the head model's own `face` region,
 not the scored face): once on the head without the back (normals
 within 35° of straight back, not the crown), once on the whole head. Prints the mean distance of the
-head, of the part without the back, and of the back, for the tracked shape, the fit's own shape and
-the fitted ones.
+head, of the part without the back, and of the back, for the tracked shape, the fit's own shape (alone
+and with G's offsets) and the fitted ones.
 Run as: python reports/nha/identity_back_fit.py SUBJECT CHECKPOINT_DIR FRAME [OVERRIDES_JSON]"""
 import json
 import sys
@@ -69,8 +69,13 @@ def fit(shape: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
     return shape
 
 
-def report(name: str, shape: np.ndarray) -> None:
+def report(name: str, shape: np.ndarray, offsets: bool = False) -> None:
     verts = base + basis @ shape
+    if offsets:  # the fit's own mesh: G's offsets at the frame's pose on top of the identity
+        params = HeadParams(method.shape.detach(), method.expr[frame].detach(), method.pose[frame].detach(),
+                            method.translation[frame].detach())
+        with torch.no_grad():
+            verts = (avatar.geometry(params).verts_cam * 1000.0)[0].double().numpy()
     error = point_surface_distances(transform(verts, similarity(verts)), target.vertices, target.faces)
     print(f"{name:34s} |shape| {np.linalg.norm(shape):5.2f}  head {error[head].mean():5.2f}  "
           f"without the back {error[rest].mean():5.2f}  back {error[back].mean():5.2f} mm", flush=True)
@@ -79,7 +84,9 @@ def report(name: str, shape: np.ndarray) -> None:
 print(f"frame {int(frame)}: {head.sum()} head vertices, {back.sum()} of them on the back")
 tracked = Sequence(subject, "train").tracking()["shape"].reshape(-1).astype(np.float64)
 report("tracked shape", tracked)
-report("the fit's shape (offsets left out)", method.shape.detach().numpy().reshape(-1).astype(np.float64))
+fitted_shape = method.shape.detach().numpy().reshape(-1).astype(np.float64)
+report("the fit's shape (offsets left out)", fitted_shape)
+report("the fit's mesh (shape + offsets)", fitted_shape, offsets=True)
 for lam in (1e2, 1e3, 1e4):
     report(f"fitted without the back, lam {lam:g}", fit(tracked, rest, lam))
     report(f"fitted on the whole head, lam {lam:g}", fit(tracked, head, lam))
