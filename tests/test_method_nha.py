@@ -255,25 +255,3 @@ def test_nonfinite_steps_are_skipped_then_refused(fitted, monkeypatch):
         method.train_iteration(MAX_NONFINITE_STEPS - 1)
     monkeypatch.setattr(method, "_energies", energies)
     assert "skipped_nonfinite" not in method.train_iteration(0)
-
-
-def test_identity_steps_train_the_identity_alone_then_the_offsets_alone(fitted):
-    """With ``identity_steps`` the shape moves and G is held before that step; from it on G moves
-    and the shape is held."""
-    method = Nha(identity_steps=2)
-    method.setup(Sequence(fitted["subject"], "train"), "tiny", "cpu", SEED)
-    offsets = lambda: [p.detach().clone() for p in method.avatar.geometry_parameters()]  # noqa: E731
-    start_offsets, start_shape = offsets(), method.shape.detach().clone()
-    for step in range(2):
-        method.train_iteration(step)
-    assert _same(start_offsets, offsets()) and not torch.equal(start_shape, method.shape.detach())
-    phase_shape = method.shape.detach().clone()
-    method.train_iteration(2)
-    assert not _same(start_offsets, offsets()) and torch.equal(phase_shape, method.shape.detach())
-
-
-@pytest.mark.parametrize("steps", [-1, 10])
-def test_identity_steps_outside_stage1_are_refused(fitted, steps):
-    """The identity phase must end inside stage 1 (the tiny preset's stage 1 has 10 steps)."""
-    with pytest.raises(NhaBenchError, match="identity_steps"):
-        Nha(identity_steps=steps).setup(Sequence(fitted["subject"], "train"), "tiny", "cpu", SEED)

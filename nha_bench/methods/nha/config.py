@@ -45,12 +45,6 @@ class NhaConfig:
     lr_offset_stage3_factor: float = 0.2
     lr_texture: float = 5e-4
     lr_shape: float = 1e-3
-    # > 0: stage 1 opens with this many steps that train the identity alone (G held at its start),
-    # then G trains with the identity held for the rest of the fit. Trained together, G absorbs the
-    # silhouettes the identity would fit: on subject_m1 an identity fitted alone for 300 CPU steps put
-    # the back of the head 5.8-6.1 mm from the ground truth, the Table 1 fit's mesh with its offsets
-    # 6.4 mm (reports/nha/README.md, session 15). 0: the identity trains with G (the official schedule)
-    identity_steps: int = 0
     lr_frame: float = 1e-3  # per-frame expression and pose during training
     # per-frame translation (metres). At 1e-3 the fits moved the heads 25-31 mm towards the camera
     # (a larger outline without a larger skull); 1e-5 holds them to ~2 mm (reports/nha/README.md,
@@ -138,7 +132,6 @@ INERT_WHEN: dict[str, object] = {
     "offset_lap_frame": "vector",
     "offset_lap_tangent_factor": 1.0,
     "w_offset_tangent": 0.0,
-    "identity_steps": 0,
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""

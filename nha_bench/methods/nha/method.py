@@ -89,12 +89,6 @@ class Nha(Method):
     def setup(self, train: Sequence, preset: str, device: str, seed: int) -> None:
         """Load the training frames and tracking, build the edited head model and the networks."""
         self.cfg = cfg = get_config(preset, **self.overrides)
-        stage1_steps = round(cfg.iterations * cfg.stage_fractions[0])
-        if not 0 <= cfg.identity_steps < stage1_steps:
-            raise NhaBenchError(
-                f"nha: identity_steps is {cfg.identity_steps}, outside stage 1's steps 0..{stage1_steps - 1}",
-                fix="use 0 (off) or fewer steps than stage 1 has",
-            )
         self.preset, self.seed = preset, seed
         self.device = torch.device(device)
         torch.manual_seed(seed)
@@ -212,13 +206,10 @@ class Nha(Method):
         return terms
 
     # ----------------------------------------------------------------------------- training
-    def _set_trainable(self, stage: int, step: int) -> None:
-        """Stage 1 trains geometry (G, shape), stage 2 texture (encoder, T), stage 3 both; with
-        ``identity_steps`` the shape trains alone before that step and G alone from it on."""
-        identity_steps = self._cfg().identity_steps
-        for p in self.avatar.geometry_parameters():
-            p.requires_grad_(stage != 2 and step >= identity_steps)
-        self.shape.requires_grad_(stage != 2 and (identity_steps == 0 or step < identity_steps))
+    def _set_trainable(self, stage: int) -> None:
+        """Stage 1 trains geometry (G, shape), stage 2 texture (encoder, T), stage 3 both."""
+        for p in self.avatar.geometry_parameters() + [self.shape]:
+            p.requires_grad_(stage != 2)
         for p in self.avatar.texture_parameters():
             p.requires_grad_(stage != 1)
 
@@ -233,7 +224,7 @@ class Nha(Method):
         """One optimisation step of the stage that ``step`` falls in."""
         c = self._cfg()
         stage = c.stage(step)
-        self._set_trainable(stage, step)
+        self._set_trainable(stage)
         self._set_offset_rates(stage)
         n = self.expr.shape[0]
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
