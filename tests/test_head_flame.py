@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation
 from nha_bench.errors import NhaBenchError, UnavailableError
 from nha_bench.head import HeadParams, load_head_model
 from nha_bench.head.flame import FlameHeadModel, _FlameUnpickler
-from nha_bench.head.regions import geometric_regions
+from nha_bench.head.regions import geometric_regions, thin_part_mask
 
 N_ID, N_EX = 300, 100  # FLAME's layout: shapedirs (V, 3, 300 shape + 100 expression)
 
@@ -201,3 +201,21 @@ def test_geometric_regions_agree_with_curated_ict_regions():
     for k, iou_min in (("face", 0.85), ("neck", 0.85), ("eyes", 0.99), ("head", 0.95), ("ears", 0.5)):
         a, b = g[k] & skin, m.regions[k].numpy() & skin
         assert (a & b).sum() / (a | b).sum() > iou_min, k
+
+
+def test_thin_part_mask_finds_a_flap_beside_a_ball():
+    """A flat disc (4 mm thick) beside a ball (100 mm across): the disc's flat faces are thinner than
+    20 mm along their normals, the ball nowhere."""
+    ball = trimesh.creation.icosphere(subdivisions=3, radius=0.05)
+    disc = trimesh.creation.icosphere(subdivisions=3, radius=1.0)
+    disc.apply_scale([0.02, 0.02, 0.002])
+    disc.apply_translation([0.1, 0.0, 0.0])
+    both = trimesh.util.concatenate([ball, disc])
+    on_disc = np.arange(len(both.vertices)) >= len(ball.vertices)
+    thin = thin_part_mask(both.vertices, both.faces, np.ones(len(both.vertices), bool), 0.02)
+    assert not thin[~on_disc].any()
+    assert thin[on_disc].mean() > 0.5
+    flat = on_disc & (np.abs(both.vertex_normals[:, 2]) > 0.9)
+    assert thin[flat].all()
+    only_ball = thin_part_mask(both.vertices, both.faces, ~on_disc, 0.02)
+    assert not only_ball.any()

@@ -182,6 +182,20 @@ def test_laplacian_region_factors_weight_their_vertices():
         NhaAvatar(head, get_config("tiny", offset_lap_region_factors=[["nose", 2]]))
 
 
+def test_pinna_is_the_thin_part_of_the_ears_region():
+    """``pinna`` (derived when an option names it) keeps the ear's flap and leaves out the band of
+    scalp that ICT's ``ears`` region takes in; only the pinna gets the Laplacian factor."""
+    head = load_head_model("ict", n_shape=10)
+    weight = NhaAvatar(head, get_config("tiny", offset_lap_region_factors=[["pinna", 500]])).lap_weight
+    ears = head.regions["ears"]
+    pinna = weight == 500
+    assert not (pinna & ~ears).any() and 0.2 < pinna.sum() / ears.sum() < 0.5
+    assert (weight[~pinna] == 1).all()
+    # the flap stands out from the skull: its vertices lie further out sideways than the rest of ears
+    x = head.canonical_vertices[:, 0].abs()
+    assert x[pinna].median() > x[ears & ~pinna].median() + 0.005
+
+
 def test_normal_frame_laplacian_lets_the_surface_grow_outward_uniformly():
     head = load_head_model("ict", n_shape=10)
     avatar = NhaAvatar(head, get_config("tiny", offset_lap_frame="normal"))

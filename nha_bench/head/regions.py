@@ -12,6 +12,8 @@ regions in tests/test_head_flame.py. Pass FLAME_masks.pkl for FLAME's own parts.
 from __future__ import annotations
 
 import numpy as np
+import trimesh
+from scipy.spatial import cKDTree
 
 EYE_JOINTS = (3, 4)
 
@@ -31,3 +33,20 @@ def geometric_regions(v: np.ndarray, weights: np.ndarray, joints: np.ndarray) ->
     scalp = ~(face | ears | eyes | neck)
     return dict(face=face, scalp=scalp, ears=ears, eyes=eyes, neck=neck,
                 mouth=np.zeros(len(v), dtype=bool), lower_neck=lower_neck, head=~lower_neck)
+
+
+def thin_part_mask(vertices: np.ndarray, faces: np.ndarray, mask: np.ndarray, max_thickness: float) -> np.ndarray:
+    """(V,) bool: the vertices of ``mask`` where the surface is a flap thinner than
+    ``max_thickness`` (a ray from the vertex against its normal leaves the surface again within that
+    distance), e.g. the pinna of a head model's ``ears`` region without the scalp around it. Rays are
+    cast by trimesh against the faces within ``max_thickness`` of ``mask`` only."""
+    vertices, faces = np.asarray(vertices, np.float64), np.asarray(faces)
+    ids = np.flatnonzero(mask)
+    near = np.isfinite(cKDTree(vertices[ids]).query(vertices, distance_upper_bound=max_thickness)[0])
+    normals = trimesh.Trimesh(vertices, faces, process=False).vertex_normals[ids]
+    target = trimesh.Trimesh(vertices, faces[near[faces].any(axis=1)], process=False)
+    origins = vertices[ids] - normals * 1e-3 * max_thickness  # start just inside the surface
+    hits, ray, _ = target.ray.intersects_location(origins, -normals, multiple_hits=False)
+    thin = np.zeros(len(vertices), dtype=bool)
+    thin[ids[ray[np.linalg.norm(hits - origins[ray], axis=1) < max_thickness]]] = True
+    return thin

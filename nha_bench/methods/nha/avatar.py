@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from nha_bench.errors import NhaBenchError
 from nha_bench.head.base import HeadModel, HeadParams
 from nha_bench.head.lbs import axis_angle_to_matrix
+from nha_bench.head.regions import thin_part_mask
 from nha_bench.methods.nha.config import NhaConfig
 from nha_bench.methods.nha.losses import unique_edges
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
@@ -35,6 +36,24 @@ def face_semantic_labels(faces: Tensor, regions: dict[str, Tensor]) -> Tensor:
         if region in regions:
             labels[regions[region][faces].all(dim=1)] = k
     return labels
+
+
+PINNA_MAX_THICKNESS_M = 0.02
+"""``pinna``: the part of ``ears`` thinner than this (ICT's ``ears`` region also takes in a band of
+scalp round the ear, which a stiff ear Laplacian would stiffen too; reports/nha/README.md, session 10)."""
+
+
+def option_regions(head: HeadModel, cfg: NhaConfig) -> dict[str, Tensor]:
+    """The head model's regions, plus ``pinna`` (derived, by ray casting) when an option names it."""
+    regions = dict(head.regions)
+    named = set(cfg.offset_fixed_regions) | {name for name, _ in cfg.offset_lap_region_factors}
+    if "pinna" in named and "ears" in regions:
+        pinna = thin_part_mask(
+            head.canonical_vertices.detach().cpu().numpy(), head.faces.cpu().numpy(),
+            regions["ears"].cpu().numpy(), PINNA_MAX_THICKNESS_M,
+        )
+        regions["pinna"] = torch.as_tensor(pinna, device=regions["ears"].device)
+    return regions
 
 
 def region_mask(regions: dict[str, Tensor], name: str, option: str) -> Tensor:
@@ -68,7 +87,7 @@ class NhaAvatar(nn.Module):
         centre, half = (lo + hi) / 2, ((hi - lo) / 2).max()
         self.register_buffer("canonical", (canon - centre) / half)  # (V, 3) in [-1, 1]
         self.register_buffer("edges", unique_edges(head.faces))
-        regions = head.regions
+        regions = option_regions(head, cfg)
         face_w = torch.ones(head.n_vertices)
         if "face" in regions:
             face_w[regions["face"].cpu()] = cfg.offset_face_factor  # the template face is accurate
