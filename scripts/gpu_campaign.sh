@@ -5,7 +5,7 @@
 # here afterwards with `nha-bench run` on the same subjects (the runner finds the fitted checkpoint).
 #
 #   usage (device): bash scripts/gpu_campaign.sh DATASET PACKED_DIR BUDGET_S [nha-bench run options]
-#   carry: .whl (trimesh and pytorch-msssim wheels; fitting needs no libigl) and PACKED_DIR (scripts/pack_subject.py
+#   carry: .whl (trimesh, rtree and pytorch-msssim wheels; fitting needs no libigl) and PACKED_DIR (scripts/pack_subject.py
 #   pack); PACKED_DIR/_runs, if present, holds run folders of earlier calls to resume.
 #   TEST_FIT_RESERVE_S (default 80): seconds kept free for each subject's test-time fit.
 # Each subject gets an equal share of the time left when its turn comes. One fit alone on the H100

@@ -22,5 +22,5 @@ done
 bash scripts/track_and_pack.sh "$data/subsets/synthetic" "$carry"
 $bin/python -m pip download -q --dest .whl --no-deps --only-binary=:all: --python-version 3.12 \
     --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_28_x86_64 \
-    "trimesh==5.2.0" "pytorch-msssim==1.0.0"  # fitting needs no libigl (13 MB)
+    "trimesh==5.2.0" "rtree==1.4.1" "pytorch-msssim==1.0.0"  # fitting needs no libigl (13 MB); rtree: trimesh's ray casting (the derived `pinna` region)
 du -sh "$carry" .whl
