@@ -78,7 +78,9 @@ class NhaConfig:
     w_offset_lap: float = 10.0  # Laplacian of offsets, favours smooth surfaces
     # (region, factor) pairs multiplying the Laplacian on a region's vertices (the largest factor
     # where regions overlap, 1 elsewhere); the official body-part weights stiffen the ears 500x and
-    # the neck 2x against the scalp
+    # the neck 2x against the scalp. Besides the head model's regions, "pinna" names the ear's flap
+    # (the part of "ears" thinner than 2 cm, without the band of scalp ICT's "ears" takes in); pinna
+    # 500 + neck 2: f1 4.61 vs 5.17 mm, m2 2.89 vs 2.76 (reports/nha/README.md, session 15)
     offset_lap_region_factors: tuple[tuple[str, float], ...] = ()
     # "vector": the Laplacian of the offset vectors (official NHA); "normal": of each offset's
     # component along the template's vertex normal (the local thickness) and of its tangential rest,
