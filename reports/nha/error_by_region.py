@@ -1,5 +1,6 @@
 """Where a method's full-head Hausdorff distance comes from: per head-model region of the predicted
-mesh, its share of the surface area, its mean distance to the ground truth (mm, after the metric's
+mesh (the scored face first, then the rest of the model's face region and the others), its share of
+the surface area, its mean distance to the ground truth (mm, after the metric's
 alignment, averaged over the val frames) and its contribution to the area-weighted mean (share x
 distance; the contributions add up to about `hausdorff_full`, which samples the surface by area).
 
@@ -16,11 +17,12 @@ import trimesh
 
 from nha_bench.datasets.format import Subject
 from nha_bench.head import evaluation_surface, load_head_model
+from nha_bench.head.base import scored_face_mask
 from nha_bench.head.edits import close_mouth, nha_topology, remove_lower_neck
 from nha_bench.mesh_error import mean_vertex_error
 from nha_bench.methods.nha.head_builder import tracked_model_name
 
-REGIONS = ("face", "eyes", "ears", "scalp", "neck")
+REGIONS = ("scored_face", "face", "eyes", "ears", "scalp", "neck")  # "face": the rest of the model's face region
 
 
 def region_masks_by_size(subject: Subject) -> dict[int, dict[str, np.ndarray]]:
@@ -30,6 +32,7 @@ def region_masks_by_size(subject: Subject) -> dict[int, dict[str, np.ndarray]]:
     for model in (base, close_mouth(remove_lower_neck(base)), nha_topology(base)):
         kept, _, _ = evaluation_surface(model)
         by_size[len(kept)] = {k: v.cpu().numpy()[kept] for k, v in model.regions.items()}
+        by_size[len(kept)]["scored_face"] = scored_face_mask(model)[kept]
     return by_size
 
 
@@ -69,7 +72,7 @@ def main() -> None:
         for name, mask in disjoint_regions(region_masks(by_size, len(vertices))):
             share = vertex_area[mask].sum() / total
             mean = np.sum(vertex_area[mask] * error[mask]) / max(vertex_area[mask].sum(), 1e-12)
-            print(f"  {name:6s} {100 * share:5.1f} %  {mean:6.2f} mm  {share * mean:5.2f} mm")
+            print(f"  {name:11s} {100 * share:5.1f} %  {mean:6.2f} mm  {share * mean:5.2f} mm")
 
 
 if __name__ == "__main__":
