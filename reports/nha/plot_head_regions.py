@@ -1,4 +1,5 @@
-"""The head model's vertex regions (face, scalp, ears, eyes, neck; the head part only), side and
+"""The head model's vertex regions (face, scalp, ears, eyes, neck, and the `pinna` NHA's options may
+derive from the ears; the head part only), side and
 front views of the canonical template, one colour per region, and in a third panel the face the
 geometry metrics score and align on (`head.base.scored_face_mask`) with the model's landmarks.
 Run as: python reports/nha/plot_head_regions.py MODEL OUT.png   (MODEL: ict, or flame with a FLAME file)"""
@@ -11,12 +12,15 @@ import matplotlib.pyplot as plt
 
 from nha_bench.head import load_head_model
 from nha_bench.head.base import scored_face_mask
+from nha_bench.methods.nha.avatar import option_regions
+from nha_bench.methods.nha.config import get_config
 
-COLOURS = {"face": "tan", "scalp": "saddlebrown", "ears": "green", "eyes": "blue", "neck": "orange"}
+COLOURS = {"face": "tan", "scalp": "saddlebrown", "ears": "green", "pinna": "red", "eyes": "blue", "neck": "orange"}
 
 model = load_head_model(sys.argv[1], n_shape=10)
 vertices = model.canonical_vertices.cpu().numpy()
-regions = {name: mask.cpu().numpy() for name, mask in model.regions.items()}
+with_pinna = option_regions(model, get_config("paper", offset_lap_region_factors=[["pinna", 1.0]]))
+regions = {name: mask.cpu().numpy() for name, mask in with_pinna.items()}
 figure, axes = plt.subplots(1, 3, figsize=(15, 5))
 for axis, (horizontal, vertical), title in zip(axes, ((2, 1), (0, 1)), ("side (z, y)", "front (x, y)")):
     for name, colour in COLOURS.items():
