@@ -50,3 +50,13 @@ def thin_part_mask(vertices: np.ndarray, faces: np.ndarray, mask: np.ndarray, ma
     thin = np.zeros(len(vertices), dtype=bool)
     thin[ids[ray[np.linalg.norm(hits - origins[ray], axis=1) < max_thickness]]] = True
     return thin
+
+
+PINNA_MAX_THICKNESS_M = 0.02
+"""The pinna is the part of a head model's ``ears`` region thinner than this: ICT's ``ears`` also takes
+in a band of scalp round the ear (reports/nha/README.md, sessions 10 and 15)."""
+
+
+def pinna_mask(vertices: np.ndarray, faces: np.ndarray, ears: np.ndarray) -> np.ndarray:
+    """(V,) bool: the ear's flap within the ``ears`` mask (V,) of a mesh in metres."""
+    return thin_part_mask(vertices, faces, ears, PINNA_MAX_THICKNESS_M)

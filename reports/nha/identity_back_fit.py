@@ -69,13 +69,18 @@ def fit(shape: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
     return shape
 
 
-def report(name: str, shape: np.ndarray, offsets: bool = False) -> None:
-    verts = base + basis @ shape
-    if offsets:  # the fit's own mesh: G's offsets at the frame's pose on top of the identity
-        params = HeadParams(method.shape.detach(), method.expr[frame].detach(), method.pose[frame].detach(),
-                            method.translation[frame].detach())
-        with torch.no_grad():
-            verts = (avatar.geometry(params).verts_cam * 1000.0)[0].double().numpy()
+def fit_mesh() -> np.ndarray:
+    """The fit's own mesh on the frame (mm): G's offsets at the frame's pose on top of its identity."""
+    params = HeadParams(method.shape.detach(), method.expr[frame].detach(), method.pose[frame].detach(),
+                        method.translation[frame].detach())
+    with torch.no_grad():
+        return (avatar.geometry(params).verts_cam * 1000.0)[0].double().numpy()
+
+
+def report(name: str, shape: np.ndarray, verts: np.ndarray | None = None) -> None:
+    """One row: the identity ``shape``'s norm and the distances of ``verts`` (default: that identity
+    alone) after the face-anchored similarity."""
+    verts = base + basis @ shape if verts is None else verts
     error = point_surface_distances(transform(verts, similarity(verts)), target.vertices, target.faces)
     print(f"{name:34s} |shape| {np.linalg.norm(shape):5.2f}  head {error[head].mean():5.2f}  "
           f"without the back {error[rest].mean():5.2f}  back {error[back].mean():5.2f} mm", flush=True)
@@ -86,7 +91,7 @@ tracked = Sequence(subject, "train").tracking()["shape"].reshape(-1).astype(np.f
 report("tracked shape", tracked)
 fitted_shape = method.shape.detach().numpy().reshape(-1).astype(np.float64)
 report("the fit's shape (offsets left out)", fitted_shape)
-report("the fit's mesh (shape + offsets)", fitted_shape, offsets=True)
+report("the fit's mesh (shape + offsets)", fitted_shape, fit_mesh())
 for lam in (1e2, 1e3, 1e4):
     report(f"fitted without the back, lam {lam:g}", fit(tracked, rest, lam))
     report(f"fitted on the whole head, lam {lam:g}", fit(tracked, head, lam))

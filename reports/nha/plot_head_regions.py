@@ -12,15 +12,14 @@ import matplotlib.pyplot as plt
 
 from nha_bench.head import load_head_model
 from nha_bench.head.base import scored_face_mask
-from nha_bench.methods.nha.avatar import option_regions
-from nha_bench.methods.nha.config import get_config
+from nha_bench.head.regions import pinna_mask
 
 COLOURS = {"face": "tan", "scalp": "saddlebrown", "ears": "green", "pinna": "red", "eyes": "blue", "neck": "orange"}
 
 model = load_head_model(sys.argv[1], n_shape=10)
 vertices = model.canonical_vertices.cpu().numpy()
-with_pinna = option_regions(model, get_config("paper", offset_lap_region_factors=[["pinna", 1.0]]))
-regions = {name: mask.cpu().numpy() for name, mask in with_pinna.items()}
+regions = {name: mask.cpu().numpy() for name, mask in model.regions.items()}
+regions["pinna"] = pinna_mask(vertices, model.faces.cpu().numpy(), regions["ears"])
 figure, axes = plt.subplots(1, 3, figsize=(15, 5))
 for axis, (horizontal, vertical), title in zip(axes, ((2, 1), (0, 1)), ("side (z, y)", "front (x, y)")):
     for name, colour in COLOURS.items():

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from nha_bench.errors import NhaBenchError
 from nha_bench.head.base import HeadModel, HeadParams
 from nha_bench.head.lbs import axis_angle_to_matrix
-from nha_bench.head.regions import thin_part_mask
+from nha_bench.head.regions import pinna_mask
 from nha_bench.methods.nha.config import NhaConfig
 from nha_bench.methods.nha.losses import unique_edges
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
@@ -38,19 +38,14 @@ def face_semantic_labels(faces: Tensor, regions: dict[str, Tensor]) -> Tensor:
     return labels
 
 
-PINNA_MAX_THICKNESS_M = 0.02
-"""``pinna``: the part of ``ears`` thinner than this (ICT's ``ears`` region also takes in a band of
-scalp round the ear, which a stiff ear Laplacian would stiffen too; reports/nha/README.md, session 10)."""
-
-
 def option_regions(head: HeadModel, cfg: NhaConfig) -> dict[str, Tensor]:
-    """The head model's regions, plus ``pinna`` (derived, by ray casting) when an option names it."""
+    """The head model's regions, plus ``pinna`` (``head.regions.pinna_mask``, by ray casting) when an
+    option names it."""
     regions = dict(head.regions)
     named = set(cfg.offset_fixed_regions) | {name for name, _ in cfg.offset_lap_region_factors}
     if "pinna" in named and "ears" in regions:
-        pinna = thin_part_mask(
-            head.canonical_vertices.detach().cpu().numpy(), head.faces.cpu().numpy(),
-            regions["ears"].cpu().numpy(), PINNA_MAX_THICKNESS_M,
+        pinna = pinna_mask(
+            head.canonical_vertices.detach().cpu().numpy(), head.faces.cpu().numpy(), regions["ears"].cpu().numpy()
         )
         regions["pinna"] = torch.as_tensor(pinna, device=regions["ears"].device)
     return regions
