@@ -266,7 +266,8 @@ def data_synth(
     seed: int = 0,
     workers: int = typer.Option(2, help="Parallel render processes."),
     samples: int = typer.Option(16, help="Cycles samples per pixel."),
-    turn_yaw: float = typer.Option(60.0, help="Peak yaw (degrees, 0-90) of the head turn that opens the training frames."),
+    turn_yaw: Optional[float] = typer.Option(
+        None, help="Peak yaw (degrees, 0-90) of the head turn that opens the training frames (else the dataset's own)."),
     data_root: Optional[Path] = typer.Option(None, help="MakeHuman data root (else $NHA_BENCH_MAKEHUMAN_DATA or the cache)."),
     force: bool = typer.Option(False, help="Overwrite finished subjects."),
 ) -> None:
@@ -274,8 +275,9 @@ def data_synth(
     try:
         from nha_bench.datasets.synthetic import generate
 
+        turn = {} if turn_yaw is None else {"turn_yaw": turn_yaw}  # the default lives in the dataset's spec
         for path in generate(out, subjects=subjects, train=train, val=val, res=res, seed=seed, force=force,
-                             workers=workers, data_root=data_root, samples=samples, turn_yaw=turn_yaw):
+                             workers=workers, data_root=data_root, samples=samples, **turn):
             console.print(f"wrote {path}")
     except NhaBenchError as exc:
         _fail(exc)
