@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import trimesh
 from scipy.ndimage import binary_dilation
+from typer.testing import CliRunner
 
+from nha_bench.cli import app
 from nha_bench.datasets import Subject, validate_subject
 from nha_bench.datasets.synthetic import pipeline as generate_mod
 from nha_bench.datasets.synthetic import post, spec
@@ -186,6 +188,19 @@ def test_bad_arguments_raise(tmp_path, monkeypatch, kwargs):
         generate_mod.generate(tmp_path, **kwargs)
     assert not any(tmp_path.iterdir())  # nothing written
 
+
+@pytest.mark.parametrize("args, expected_yaw", [([], spec.TRAIN_TURN_YAW), (["--turn-yaw", "85"], 85.0)])
+def test_cli_synth_passes_the_turn_yaw_or_keeps_the_spec_default(tmp_path, monkeypatch, args, expected_yaw):
+    seen: dict = {}
+
+    def fake_generate(out, turn_yaw=spec.TRAIN_TURN_YAW, **kwargs):
+        seen["turn_yaw"] = turn_yaw
+        return []
+
+    monkeypatch.setattr("nha_bench.datasets.synthetic.generate", fake_generate)
+    result = CliRunner().invoke(app, ["data", "synth", "--out", str(tmp_path)] + args)
+    assert result.exit_code == 0, result.output
+    assert seen["turn_yaw"] == expected_yaw
 
 def test_existing_subject_of_other_size_needs_force(tmp_path):
     (tmp_path / "s").mkdir()
