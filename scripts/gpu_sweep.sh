@@ -3,13 +3,14 @@
 # robin over the host's GPUs) and bring back one .tgz per subject under $OUT: the run folders of its
 # configurations, each with a checkpoint slimmed of optimiser states (networks + per-frame
 # parameters, ~5 MB), train_log.jsonl and the log.
-# Score them here with `python reports/nha/sweep_score.py SUBJECT RUN/checkpoint SHEET OPTIONS`.
+# Score them here with `nha-bench run --runs-dir RUNS/TAG --device cpu` and the same --option/--seed (reports/nha/README.md).
 #
 #   usage (device): bash scripts/gpu_sweep.sh DATASET PACKED_DIR BUDGET_S SPEC [SPEC ...]
 #   SPEC: TAG=SUBJECT:FIELD=JSON[ FIELD=JSON ...]  (one nha option per word, JSON without spaces;
 #         the word seed=N is the run's --seed), e.g.
 #         'f1_lap10=subject_f1:w_offset_lap=10 iterations=1800 stage_fractions=[1.0,0.0]'
-#   carry: .whl (trimesh, rtree, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py pack).
+#   carry: .whl (trimesh, rtree, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py pack); with
+#          the repository that is three packed synthetic subjects at most (64 MiB a call).
 # At most 6 subjects (the device returns 8 files: 6 + the tracking summary and log) and two
 # configurations per subject (a .tgz stays under the 16 MiB a file may have). Every fit stops
 # training at BUDGET_S minus the start-up and TEST_FIT_RESERVE_S (default 30), keeping its checkpoint.

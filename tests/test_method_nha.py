@@ -161,9 +161,7 @@ def test_save_load_round_trip_renders_identically_and_continues(fitted, tmp_path
     test = Sequence(subject, "val")
     method.save(tmp_path / "ckpt")
     ref = method.render(test)
-    other = Nha()
-    other.setup(Sequence(subject, "train"), "tiny", "cpu", SEED)
-    other.load(tmp_path / "ckpt")
+    other = Nha.fitted(subject, tmp_path / "ckpt", preset="tiny")
     again = other.render(test)
     for k, v in method.avatar.state_dict().items():
         assert torch.equal(v, other.avatar.state_dict()[k]), k

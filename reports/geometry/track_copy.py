@@ -1,5 +1,5 @@
 """Track a copy of the tiny fixture and keep the headmodel outputs in /tmp/geo/subject_f1."""
-import shutil, time
+import shutil
 from pathlib import Path
 import torch
 from nha_bench.datasets import Subject

@@ -17,7 +17,6 @@ from error_by_region import vertex_areas
 from nha_bench.datasets.format import Subject
 from nha_bench.datasets.synthetic.spec import TRAIN_TURN_FRACTION
 from nha_bench.head.base import HeadParams, evaluation_surface
-from nha_bench.method import Sequence
 from nha_bench.mesh_error import mean_vertex_error
 from nha_bench.methods.nha import Nha
 from nha_bench.render import rasterize
@@ -27,9 +26,7 @@ BATCH = 8
 
 torch.set_num_threads(2)
 subject = Subject(sys.argv[1])
-method = Nha()
-method.setup(Sequence(subject, "train"), "paper", "cpu", 0)
-method.load(sys.argv[2])
+method = Nha.fitted(subject, sys.argv[2])
 faces = method.avatar.faces
 n_frames = method.expr.shape[0]
 n_turn = int(round(n_frames * TRAIN_TURN_FRACTION))

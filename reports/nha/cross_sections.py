@@ -6,7 +6,6 @@ import json
 import sys
 
 import matplotlib
-import numpy as np
 import torch
 import trimesh
 
@@ -23,9 +22,7 @@ subject, out = Subject(sys.argv[1]), sys.argv[2]
 runs = list(zip(sys.argv[3::2], sys.argv[4::2]))
 fig, axes = plt.subplots(2, len(runs), figsize=(5 * len(runs), 10), squeeze=False)
 for column, (checkpoint, options) in enumerate(runs):
-    method = Nha(**json.loads(options))
-    method.setup(Sequence(subject, "train"), "paper", "cpu", 0)
-    method.load(checkpoint)
+    method = Nha.fitted(subject, checkpoint, json.loads(options))
     test = Sequence(subject, "val", (0,))
     pred, gt = method.render(test).meshes[0], subject.mesh(test.indices[0])
     _, similarity, _ = align_to_head(pred, gt)

@@ -25,9 +25,7 @@ BACK_DEG = 35.0
 ITERATIONS = 6
 torch.set_num_threads(2)
 subject = Subject(sys.argv[1])
-method = Nha(**json.loads(sys.argv[4] if len(sys.argv) > 4 else "{}"))
-method.setup(Sequence(subject, "train"), "paper", "cpu", 0)
-method.load(sys.argv[2])
+method = Nha.fitted(subject, sys.argv[2], json.loads(sys.argv[4] if len(sys.argv) > 4 else "{}"))
 frame = torch.tensor([int(sys.argv[3])])
 avatar = method.avatar
 regions = {k: v.numpy().astype(bool) for k, v in avatar.head.regions.items()}

@@ -10,13 +10,10 @@ import torch
 import trimesh
 
 from nha_bench.datasets.format import Subject
-from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
 
 torch.set_num_threads(2)
-method = Nha(**json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
-method.setup(Sequence(Subject(sys.argv[1]), "train"), "paper", "cpu", 0)
-method.load(sys.argv[2])
+method = Nha.fitted(Subject(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3] if len(sys.argv) > 3 else "{}"))
 avatar = method.avatar
 with torch.no_grad():
     offsets = avatar.neutral_offsets()[0] * 1000.0

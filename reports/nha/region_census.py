@@ -3,8 +3,6 @@ counts per region, overall and among the canonical vertices behind the rearmost 
 Run as: python reports/nha/region_census.py SUBJECT"""
 import sys
 
-import numpy as np
-
 from nha_bench.datasets.format import Subject
 from nha_bench.methods.nha.head_builder import build_head
 

@@ -11,7 +11,6 @@ import torch
 
 from nha_bench.datasets.format import Subject
 from nha_bench.head.base import HeadParams
-from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
 
 FRAMES = (0, 12, 37, 120)  # frontal start, both sides of the head turn, a later frame
@@ -19,9 +18,7 @@ PALETTE = np.array([[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 
                    np.uint8)  # by parsing label (datasets.format.LABELS)
 
 torch.set_num_threads(2)
-method = Nha(**json.loads(sys.argv[3]))
-method.setup(Sequence(Subject(sys.argv[1]), "train"), "paper", "cpu", 0)
-method.load(sys.argv[2])
+method = Nha.fitted(Subject(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))
 idx = torch.tensor(FRAMES)
 params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
 data = method.frames.select(idx)

@@ -1,7 +1,7 @@
 """Provenance of the sweep table in reports/nha/README.md (GPU runs 6-11): scores an NHA checkpoint
 with the tracked parameters of 4 val frames (no test-time fit) and writes a contact sheet.
 Run as: python reports/nha/sweep_score.py SUBJECT CHECKPOINT_DIR SHEET.png [OVERRIDES_JSON]."""
-import sys, json, numpy as np, torch, imageio.v3 as iio
+import sys, json, numpy as np, imageio.v3 as iio
 from pathlib import Path
 from nha_bench.datasets.format import Subject
 from nha_bench.method import Sequence
@@ -10,7 +10,7 @@ from nha_bench.metrics.geometry import HausdorffFull, HausdorffFace
 from nha_bench.metrics.base import MeshPair
 subj = Subject(sys.argv[1]); ck = Path(sys.argv[2]); out = sys.argv[3]
 opts = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-m = Nha(**opts); m.setup(Sequence(subj, "train"), "paper", "cpu", 0); m.load(ck)
+m = Nha.fitted(subj, ck, opts)
 test = Sequence(subj, "val", (0, 8, 16, 23))
 r = m.render(test)
 gt = test.load("rgb")

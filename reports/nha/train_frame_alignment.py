@@ -26,9 +26,7 @@ from nha_bench.metrics.geometry import align_to_head, matrix_scale, point_surfac
 
 torch.set_num_threads(2)
 subject = Subject(sys.argv[1])
-method = Nha()
-method.setup(Sequence(subject, "train"), "paper", "cpu", 0)
-method.load(sys.argv[2])
+method = Nha.fitted(subject, sys.argv[2])
 frames = [int(f) for f in sys.argv[3].split(",")]
 idx = torch.tensor(frames)
 if "--tracked" in sys.argv:

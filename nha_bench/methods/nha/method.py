@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from nha_bench.datasets.format import Subject
 from nha_bench.errors import NhaBenchError
 from nha_bench.head.base import HeadParams, evaluation_surface
 from nha_bench.mesh import Mesh
@@ -84,6 +85,16 @@ class Nha(Method):
         self.cfg: NhaConfig | None = None
         self.notes: list[str] = []
         self._test: dict[str, object] | None = None
+
+    @classmethod
+    def fitted(cls, subject: Subject, checkpoint: Path, options: dict | None = None, preset: str = "paper",
+               device: str = "cpu") -> Nha:
+        """A fitted avatar, e.g. for analysis: set up on ``subject``'s training frames with ``preset`` and
+        the fit's ``options`` (its checkpoint refuses others), then ``checkpoint`` loaded."""
+        method = cls(**(options or {}))
+        method.setup(Sequence(subject, "train"), preset, device, 0)
+        method.load(checkpoint)
+        return method
 
     # ----------------------------------------------------------------------------- setup
     def setup(self, train: Sequence, preset: str, device: str, seed: int) -> None:
