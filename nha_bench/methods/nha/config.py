@@ -80,7 +80,8 @@ class NhaConfig:
     # where regions overlap, 1 elsewhere); the official body-part weights stiffen the ears 500x and
     # the neck 2x against the scalp. Besides the head model's regions, "pinna" names the ear's flap
     # (the part of "ears" thinner than 2 cm, without the band of scalp ICT's "ears" takes in); pinna
-    # 500 + neck 2: f1 4.61 vs 5.17 mm, m2 2.89 vs 2.76 (reports/nha/README.md, session 15)
+    # 500 (+ neck 2) draws the whole outline in: f1 4.62 vs 5.17 mm over three seeds, but m1, m2, f2
+    # and d3's L1 worse, mean 3.50 vs 3.51 mm (reports/nha/README.md, sessions 15-16)
     offset_lap_region_factors: tuple[tuple[str, float], ...] = ()
     # "vector": the Laplacian of the offset vectors (official NHA); "normal": of each offset's
     # component along the template's vertex normal (the local thickness) and of its tangential rest,
@@ -106,6 +107,10 @@ class NhaConfig:
     # of evenly over frames (the head turn's profiles, a few frames, hold the only silhouettes of the
     # back of the head); stages 2 and 3 draw evenly over frames. 0: off (the official sampling)
     stage1_yaw_bin_deg: float = 0.0
+    # True: the silhouette and semantic terms leave out the hair pixels below the lowest jaw
+    # landmark of their frame (hair hanging beside and behind the neck, apart from the head), so
+    # the mesh is neither pulled out into that hair nor held from the neck behind it
+    ignore_hanging_hair: bool = False
     # test-time fit of expression and pose
     test_iterations: int = 100
     lr_test: float = 2e-3
@@ -134,6 +139,7 @@ INERT_WHEN: dict[str, object] = {
     "offset_lap_frame": "vector",
     "offset_lap_tangent_factor": 1.0,
     "w_offset_tangent": 0.0,
+    "ignore_hanging_hair": False,
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""
