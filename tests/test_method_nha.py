@@ -3,7 +3,6 @@ checkpoints and bad input. One fit is shared by the tests of this module."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 
@@ -13,10 +12,8 @@ import torch
 
 from nha_bench.datasets.format import Subject
 from nha_bench.errors import DatasetError, NhaBenchError
-from nha_bench.head.base import HeadParams
 from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
-from nha_bench.methods.nha.data import load_frames
 from nha_bench.methods.nha.method import MAX_NONFINITE_STEPS
 from nha_bench.registry import METHODS
 from nha_bench.render import rasterize
@@ -176,33 +173,6 @@ def test_save_load_round_trip_renders_identically_and_continues(fitted, tmp_path
     step = method.num_iterations() - 1
     a, b = method.train_iteration(step), other.train_iteration(step)
     assert a == pytest.approx(b, rel=1e-5)
-
-
-def test_pixels_left_out_do_not_count_in_the_silhouette_and_semantic_terms(fitted):
-    method = fitted["method"]
-    idx = torch.arange(2)
-    params = HeadParams(method.shape.expand(2, -1), method.expr[idx], method.pose[idx], method.translation[idx])
-    weights = {k: 0.0 for k in method._stage_weights(1)} | {"semantic": 1.0, "silhouette": 1.0}
-    data = method.frames.select(idx)
-    assert data.scored is None  # the option is off by default
-    on = load_frames(Sequence(fitted["subject"], "train"), method.cfg.train_size, method.device, ignore_hanging_hair=True)
-    assert on.scored is not None and on.scored.shape == on.head.shape
-
-    def energies(d):
-        with torch.no_grad():
-            return {k: float(v) for k, v in method._energies(params, d, weights, geometry_regs=False).items()}
-
-    full = energies(data)
-    left_out = torch.zeros_like(data.head, dtype=torch.bool)
-    left_out[..., : data.height // 2, :] = True  # the upper half
-    scored = dataclasses.replace(data, scored=(~left_out).float())
-    part = energies(scored)
-    assert part["silhouette"] < full["silhouette"] and part["semantic"] < full["semantic"]
-    # what the targets say on the left-out pixels no longer matters
-    changed = dataclasses.replace(scored, head=torch.where(left_out, 1.0 - data.head, data.head),
-                                  parsing=torch.where(left_out[:, 0], 4 - data.parsing.clamp(max=4), data.parsing))
-    assert energies(changed) == part
-    assert energies(dataclasses.replace(changed, scored=None)) != full
 
 
 def test_checkpoint_errors(fitted, tmp_path):

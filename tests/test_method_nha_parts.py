@@ -228,21 +228,6 @@ def test_normal_frame_laplacian_lets_the_surface_grow_outward_uniformly():
         NhaAvatar(head, get_config("tiny", offset_lap_frame="tangent"))
 
 
-def test_hanging_hair_is_the_hair_below_the_lowest_jaw_landmark():
-    from nha_bench.methods.nha.data import HAIR_LABEL, hanging_hair
-
-    parsing = torch.zeros(2, 8, 3, dtype=torch.long)
-    parsing[:, :, 0] = HAIR_LABEL  # a column of hair from top to bottom
-    parsing[:, :, 1] = 1  # skin beside it
-    landmarks = torch.zeros(2, 68, 2)
-    landmarks[0, 8, 1], landmarks[1, 3, 1] = 4.0, 5.5  # the chin, and another jaw landmark lowest
-    landmarks[1, 30, 1] = 7.0  # a landmark off the jaw contour does not count
-    mask = hanging_hair(parsing, landmarks)
-    assert mask.shape == (2, 1, 8, 3)
-    assert mask[0, 0, :, 0].tolist() == [False] * 5 + [True] * 3
-    assert mask[1, 0, :, 0].tolist() == [False] * 6 + [True] * 2
-    assert not mask[:, :, :, 1:].any()
-
 def test_yaw_balanced_weights_give_every_yaw_bin_the_same_share():
     from nha_bench.head.lbs import axis_angle_to_matrix
     from nha_bench.methods.nha.data import yaw_balanced_weights

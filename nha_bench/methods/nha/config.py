@@ -107,10 +107,6 @@ class NhaConfig:
     # of evenly over frames (the head turn's profiles, a few frames, hold the only silhouettes of the
     # back of the head); stages 2 and 3 draw evenly over frames. 0: off (the official sampling)
     stage1_yaw_bin_deg: float = 0.0
-    # True: the silhouette and semantic terms leave out the hair pixels below the lowest jaw
-    # landmark of their frame (hair hanging beside and behind the neck, apart from the head), so
-    # the mesh is neither pulled out into that hair nor held from the neck behind it
-    ignore_hanging_hair: bool = False
     # test-time fit of expression and pose
     test_iterations: int = 100
     lr_test: float = 2e-3
@@ -139,7 +135,6 @@ INERT_WHEN: dict[str, object] = {
     "offset_lap_frame": "vector",
     "offset_lap_tangent_factor": 1.0,
     "w_offset_tangent": 0.0,
-    "ignore_hanging_hair": False,
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""

@@ -9,14 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nha_bench.datasets.format import LABELS
 from nha_bench.errors import DatasetError
 from nha_bench.head.base import N_POSE, HeadParams
 from nha_bench.head.lbs import axis_angle_to_matrix
 from nha_bench.method import Sequence
-
-HAIR_LABEL = next(label for label, name in LABELS.items() if name == "hair")
-JAW_CONTOUR = slice(0, 17)  # iBUG-68 landmarks 0-16
 
 
 @dataclass
@@ -25,8 +21,7 @@ class FrameData:
 
     rgb (N, 3, H, W) zero off the head; head (N, 1, H, W) head mask (parsing labels 1-5, else the
     foreground mask); parsing (N, H, W) long; normal (N, 3, H, W) camera-frame, zero where unknown;
-    landmarks (N, 68, 2) pixels; lmk_weight (N, 68); K (3, 3) scaled to (height, width); scored
-    (N, 1, H, W) float, 0 where the silhouette and semantic terms leave a pixel out (None: none left out).
+    landmarks (N, 68, 2) pixels; lmk_weight (N, 68); K (3, 3) scaled to (height, width).
     """
 
     rgb: Tensor
@@ -38,23 +33,14 @@ class FrameData:
     K: Tensor
     height: int
     width: int
-    scored: Tensor | None = None
 
     def select(self, idx: Tensor) -> "FrameData":
         """The frames at positions ``idx``."""
         pick = lambda t: None if t is None else t[idx]  # noqa: E731
         return FrameData(
             pick(self.rgb), pick(self.head), pick(self.parsing), pick(self.normal),
-            pick(self.landmarks), pick(self.lmk_weight), self.K, self.height, self.width, pick(self.scored),
+            pick(self.landmarks), pick(self.lmk_weight), self.K, self.height, self.width,
         )
-
-
-def hanging_hair(parsing: Tensor, landmarks: Tensor) -> Tensor:
-    """(N, 1, H, W) bool: the hair pixels of ``parsing`` (N, H, W) below the lowest jaw-contour
-    landmark (iBUG-68 0-16, ``landmarks`` (N, 68, 2) pixels) of their frame."""
-    rows = torch.arange(parsing.shape[1], device=parsing.device)[None, :, None]
-    jaw_bottom = landmarks[:, JAW_CONTOUR, 1].max(dim=1).values[:, None, None]
-    return ((parsing == HAIR_LABEL) & (rows > jaw_bottom))[:, None]
 
 
 def train_size(height: int, width: int, longest: int) -> tuple[int, int]:
@@ -63,11 +49,9 @@ def train_size(height: int, width: int, longest: int) -> tuple[int, int]:
     return max(1, round(height * s)), max(1, round(width * s))
 
 
-def load_frames(seq: Sequence, longest: int, device: torch.device, positions: list[int] | None = None,
-                ignore_hanging_hair: bool = False) -> FrameData:
+def load_frames(seq: Sequence, longest: int, device: torch.device, positions: list[int] | None = None) -> FrameData:
     """Load and resize the frames of ``seq`` (all, or ``positions``); area resampling for images,
-    nearest for labels. With ``ignore_hanging_hair`` (and parsing maps) the hanging hair is left
-    out of ``scored``."""
+    nearest for labels."""
     H, W = seq.size
     h, w = train_size(H, W, longest)
     sx, sy = w / W, h / H
@@ -100,11 +84,7 @@ def load_frames(seq: Sequence, longest: int, device: torch.device, positions: li
     K = to_t(seq.K.astype(np.float32)).clone()
     K[0] *= sx
     K[1] *= sy
-    landmarks = lmk_t[..., :2] * scale
-    scored = None
-    if ignore_hanging_hair and parsing is not None:
-        scored = (~hanging_hair(parsing, landmarks)).float()
-    return FrameData(rgb * head, head, parsing, normal, landmarks, lmk_t[..., 2].clamp(0, 1), K, h, w, scored)
+    return FrameData(rgb * head, head, parsing, normal, lmk_t[..., :2] * scale, lmk_t[..., 2].clamp(0, 1), K, h, w)
 
 
 def tracked_params(seq: Sequence, device: torch.device) -> HeadParams:

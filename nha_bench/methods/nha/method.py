@@ -107,7 +107,7 @@ class Nha(Method):
         head, head_note = build_head(train.subject, tracking.shape.shape[1], tracking.expr.shape[1], cfg.subdivide)
         self.notes = [head_note]
         self.avatar = NhaAvatar(head.to(self.device), cfg).to(self.device)
-        self.frames = load_frames(train, cfg.train_size, self.device, ignore_hanging_hair=cfg.ignore_hanging_hair)
+        self.frames = load_frames(train, cfg.train_size, self.device)
         if self.frames.normal is None:
             self.notes.append("normal term skipped: the subject has no normal maps")
         if self.frames.parsing is None:
@@ -183,16 +183,12 @@ class Nha(Method):
             terms["eyelid"] = w["eyelid"] * px * L.eyelid_l1(lmk, data.landmarks, data.lmk_weight)
         if w["semantic"] or w["silhouette"]:
             sem = av.semantics(geo.verts_cam, K, h, wd, SIGMA_PX)
-            head = data.head
-            if data.scored is not None:  # pixels left out are 0 in prediction and target alike
-                sem, head = sem * data.scored, head * data.scored
             if w["semantic"] and data.parsing is not None:
-                xor = [L.soft_xor(sem[:, k], (data.parsing == PARSING_OF_SEMANTIC[k]).float() * head[:, 0])
-                       for k in range(N_SEMANTIC_XOR)]
+                xor = [L.soft_xor(sem[:, k], (data.parsing == PARSING_OF_SEMANTIC[k]).float()) for k in range(N_SEMANTIC_XOR)]
                 terms["semantic"] = w["semantic"] * torch.stack(xor).sum()
             if w["silhouette"]:
                 union = 1.0 - torch.prod(1.0 - sem, dim=1, keepdim=True)
-                terms["silhouette"] = w["silhouette"] * L.soft_xor(union, head)
+                terms["silhouette"] = w["silhouette"] * L.soft_xor(union, data.head)
         use_normal = bool(w["normal"]) and data.normal is not None
         use_rgb = bool(w["rgb"] or w["perc"])
         if use_normal or use_rgb:
@@ -285,7 +281,7 @@ class Nha(Method):
         """Optimise only expression and pose of the test frames (networks, shape, translation frozen)."""
         c = self._cfg()
         init = tracked_params(test, self.device)
-        frames = load_frames(test, c.train_size, self.device, ignore_hanging_hair=c.ignore_hanging_hair)
+        frames = load_frames(test, c.train_size, self.device)
         expr, pose = init.expr.clone(), init.pose.clone()
         shape = self.shape.detach()
         for p in self.avatar.parameters():
