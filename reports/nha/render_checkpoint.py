@@ -1,4 +1,4 @@
-"""Render a NHA checkpoint's val frames into an outputs folder (the tracked expression and pose of
+"""Render an NHA checkpoint's val frames into an outputs folder (the tracked expression and pose of
 the val frames, no test-time fit, when the checkpoint has none), e.g. for the CPU probes of
 `stage1_cpu_probe.py`, so that `error_by_region.py` and `signed_error_by_region.py` can read them.
 Run as: python reports/nha/render_checkpoint.py SUBJECT_DIR CHECKPOINT_DIR OVERRIDES_JSON OUTPUTS_DIR"""

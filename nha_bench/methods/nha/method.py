@@ -87,7 +87,7 @@ class Nha(Method):
         self._test: dict[str, object] | None = None
 
     @classmethod
-    def fitted(cls, subject: Subject, checkpoint: Path, options: dict | None = None, preset: str = "paper",
+    def fitted(cls, subject: Subject, checkpoint: str | Path, options: dict | None = None, preset: str = "paper",
                device: str = "cpu") -> Nha:
         """A fitted avatar, e.g. for analysis: set up on ``subject``'s training frames with ``preset`` and
         the fit's ``options`` (its checkpoint refuses others), then ``checkpoint`` loaded."""
