@@ -16,7 +16,7 @@ import torch
 from error_by_region import vertex_areas
 from nha_bench.datasets.format import Subject
 from nha_bench.datasets.synthetic.spec import TRAIN_TURN_FRACTION
-from nha_bench.head.base import HeadParams, evaluation_surface
+from nha_bench.head.base import evaluation_surface
 from nha_bench.mesh_error import mean_vertex_error
 from nha_bench.methods.nha import Nha
 from nha_bench.render import rasterize
@@ -34,7 +34,7 @@ hits = np.zeros((2, method.avatar.head.n_vertices), dtype=np.int64)  # rows: hea
 with torch.no_grad():
     for start in range(0, n_frames, BATCH):
         idx = torch.arange(start, min(start + BATCH, n_frames))
-        params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
+        params = method.train_params(idx)
         data = method.frames.select(idx)
         frags = rasterize(method.avatar.geometry(params).verts_cam, faces, data.K, data.height, data.width)
         for b, frame in enumerate(idx.tolist()):

@@ -69,10 +69,8 @@ def fit(shape: np.ndarray, mask: np.ndarray, lam: float) -> np.ndarray:
 
 def fit_mesh() -> np.ndarray:
     """The fit's own mesh on the frame (mm): G's offsets at the frame's pose on top of its identity."""
-    params = HeadParams(method.shape.detach(), method.expr[frame].detach(), method.pose[frame].detach(),
-                        method.translation[frame].detach())
     with torch.no_grad():
-        return (avatar.geometry(params).verts_cam * 1000.0)[0].double().numpy()
+        return (avatar.geometry(method.train_params(frame)).verts_cam * 1000.0)[0].double().numpy()
 
 
 def report(name: str, shape: np.ndarray, verts: np.ndarray | None = None) -> None:

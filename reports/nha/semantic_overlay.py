@@ -10,7 +10,6 @@ import numpy as np
 import torch
 
 from nha_bench.datasets.format import Subject
-from nha_bench.head.base import HeadParams
 from nha_bench.methods.nha import Nha
 
 FRAMES = (0, 12, 37, 120)  # frontal start, both sides of the head turn, a later frame
@@ -20,7 +19,7 @@ PALETTE = np.array([[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 
 torch.set_num_threads(2)
 method = Nha.fitted(Subject(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))
 idx = torch.tensor(FRAMES)
-params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
+params = method.train_params(idx)
 data = method.frames.select(idx)
 with torch.no_grad():
     soft = method.avatar.semantics(method.avatar.geometry(params).verts_cam, data.K, data.height, data.width, 1.0).numpy()

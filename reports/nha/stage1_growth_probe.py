@@ -20,7 +20,6 @@ import torch
 import trimesh
 
 from nha_bench.datasets.format import Subject
-from nha_bench.head.base import HeadParams
 from nha_bench.mesh import Mesh
 from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
@@ -44,7 +43,7 @@ def report(label: str) -> None:
     """Offsets behind the ears and the distances on the chosen frames."""
     with torch.no_grad():
         idx = torch.tensor(frames)
-        params = HeadParams(method.shape.expand(len(idx), -1), method.expr[idx], method.pose[idx], method.translation[idx])
+        params = method.train_params(idx)
         geometry = avatar.geometry(params)
         normal_mm = (avatar.neutral_offsets()[0] * outward).sum(-1)[back].numpy() * 1000.0
         verts = (geometry.verts_cam * 1000.0).numpy().astype(np.float64)

@@ -96,6 +96,10 @@ class Nha(Method):
         method.load(checkpoint)
         return method
 
+    def train_params(self, idx: Tensor) -> HeadParams:
+        """The fitted identity with the expression, pose and translation of training frames ``idx``."""
+        return HeadParams(self.shape.expand(len(idx), -1), self.expr[idx], self.pose[idx], self.translation[idx])
+
     # ----------------------------------------------------------------------------- setup
     def setup(self, train: Sequence, preset: str, device: str, seed: int) -> None:
         """Load the training frames and tracking, build the edited head model and the networks."""
@@ -244,7 +248,7 @@ class Nha(Method):
         else:
             idx = torch.randperm(n, generator=gen)[: min(c.batch_size, n)]
         idx = idx.to(self.device)
-        params = HeadParams(self.shape.expand(len(idx), -1), self.expr[idx], self.pose[idx], self.translation[idx])
+        params = self.train_params(idx)
         with matmul_precision(c.tf32_matmul):
             terms = self._energies(params, self.frames.select(idx), self._stage_weights(stage), geometry_regs=stage != 2)
             total = torch.stack(list(terms.values())).sum()
