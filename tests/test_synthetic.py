@@ -3,6 +3,7 @@ installed) one tiny end-to-end generation."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -189,18 +190,20 @@ def test_bad_arguments_raise(tmp_path, monkeypatch, kwargs):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
-@pytest.mark.parametrize("args, expected_yaw", [([], spec.TRAIN_TURN_YAW), (["--turn-yaw", "85"], 85.0)])
-def test_cli_synth_passes_the_turn_yaw_or_keeps_the_spec_default(tmp_path, monkeypatch, args, expected_yaw):
+@pytest.mark.parametrize("args, passed_yaw", [([], None), (["--turn-yaw", "85"], 85.0)])
+def test_cli_synth_passes_the_turn_yaw_or_keeps_the_spec_default(tmp_path, monkeypatch, args, passed_yaw):
     seen: dict = {}
 
-    def fake_generate(out, turn_yaw=spec.TRAIN_TURN_YAW, **kwargs):
-        seen["turn_yaw"] = turn_yaw
+    def fake_generate(out, **kwargs):
+        seen.update(kwargs)
         return []
 
     monkeypatch.setattr("nha_bench.datasets.synthetic.generate", fake_generate)
     result = CliRunner().invoke(app, ["data", "synth", "--out", str(tmp_path)] + args)
     assert result.exit_code == 0, result.output
-    assert seen["turn_yaw"] == expected_yaw
+    assert seen.get("turn_yaw") == passed_yaw  # None: not passed, so generate's own default applies
+    assert inspect.signature(generate_mod.generate).parameters["turn_yaw"].default == spec.TRAIN_TURN_YAW
+
 
 def test_existing_subject_of_other_size_needs_force(tmp_path):
     (tmp_path / "s").mkdir()
