@@ -10,7 +10,7 @@ import torch
 from nha_bench.errors import NhaBenchError, UnavailableError
 from nha_bench.head import HeadParams, load_head_model
 from nha_bench.methods.nha import losses
-from nha_bench.methods.nha.avatar import NhaAvatar
+from nha_bench.methods.nha.avatar import NhaAvatar, option_regions
 from nha_bench.methods.nha.config import get_config
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
 from nha_bench.methods.nha.perceptual import SUBSTITUTE, PerceptualLoss
@@ -254,3 +254,63 @@ def test_options_added_later_leave_the_hash_alone_while_off():
     assert get_config("paper", stage1_yaw_bin_deg=10.0).hash() != paper.hash()
     # the hash of the tables' checkpoints (sessions 10-11): change it only with a default on purpose
     assert paper.hash() == "ac9444d6c9"
+
+
+def _frontal_semantics(avatar: NhaAvatar, size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``avatar``'s soft classes (1, C, H, W) of the neutral head seen from the front, the hard
+    rasterizer's visible face labels (1, H, W; -1 off the head) and the camera matrix."""
+    params = HeadParams.zeros(avatar.head, 1)
+    params.translation[:] = torch.tensor([0.0, 0.03, 0.8])
+    K = torch.tensor([[110.0 * size / 64, 0, size / 2], [0, 110.0 * size / 64, size / 2], [0, 0, 1]])
+    with torch.no_grad():
+        verts = avatar.geometry(params).verts_cam
+        frags = avatar.rasterize(verts, K, size, size)
+        soft = avatar.semantics(verts, K, size, size, 1.0)
+    visible = torch.where(frags.face_idx >= 0, avatar.face_labels[frags.face_idx.clamp_min(0)], -1)
+    return soft, visible, K
+
+
+def test_visible_only_semantics_count_a_class_where_its_surface_is_seen():
+    """Without occlusion the eyeballs behind the lids label several times the eye pixels that the
+    z-buffer shows; ``semantic_visible_only`` keeps each class where its face is the visible one and
+    the soft edge outside the head, and changes nothing else."""
+    head = load_head_model("ict", n_shape=10)
+    seen = NhaAvatar(head, get_config("tiny", semantic_visible_only=True))
+    every = NhaAvatar(head, get_config("tiny"))
+    every.offset_mlp.load_state_dict(seen.offset_mlp.state_dict())
+    soft_seen, visible, _ = _frontal_semantics(seen)
+    soft_every, _, _ = _frontal_semantics(every)
+    eyes = 1
+    hard_eyes = (visible == eyes).sum()
+    assert hard_eyes > 5
+    assert soft_every[0, eyes].sum() > 3 * hard_eyes
+    assert abs(soft_seen[0, eyes].sum() - hard_eyes) < 0.5 * hard_eyes
+    classes = torch.arange(soft_every.shape[1])[:, None, None]
+    keep = (visible[0] == classes) | (visible[0] < 0)  # (C, H, W)
+    assert torch.equal(soft_seen[0], soft_every[0] * keep)
+
+
+def test_pinna_ear_class_gives_the_band_round_the_ear_to_its_neighbours():
+    """``semantic_ear_region="pinna"``: only the ear's flap is drawn as ear; the rest of ICT's ``ears``
+    region takes the class of the nearest region outside it (scalp -> hair, face or neck -> skin)."""
+    head = load_head_model("ict", n_shape=10)
+    ears_labels = NhaAvatar(head, get_config("tiny")).face_labels
+    pinna_avatar = NhaAvatar(head, get_config("tiny", semantic_ear_region="pinna"))
+    labels = pinna_avatar.face_labels
+    pinna = pinna_avatar.lap_weight.new_zeros(head.n_vertices, dtype=torch.bool)
+    pinna[torch.as_tensor(option_regions(head, pinna_avatar.cfg)["pinna"])] = True
+    ear, skin, hair = 2, 0, 3
+    assert torch.equal(labels == ear, pinna[head.faces].all(1))
+    band_faces = head.regions["ears"][head.faces].all(1) & ~pinna[head.faces].any(1)
+    assert (ears_labels[band_faces] == ear).all()
+    assert set(labels[band_faces].unique().tolist()) == {skin, hair}
+    # faces away from the ears keep their class
+    away = ~head.regions["ears"][head.faces].any(1)
+    assert torch.equal(labels[away], ears_labels[away])
+    # the band behind the ear borders the scalp and turns to hair; in front of it, the face: skin
+    z = head.canonical_vertices[head.faces].mean(1)[band_faces, 2]  # z: to the front of the head
+    pinna_z = head.canonical_vertices[pinna, 2]
+    assert (labels[band_faces][z < pinna_z.min()] == hair).all()
+    assert (labels[band_faces][z > pinna_z.max()] == skin).float().mean() > 0.8
+    with pytest.raises(NhaBenchError, match="semantic_ear_region"):
+        NhaAvatar(head, get_config("tiny", semantic_ear_region="lobe"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from scipy.spatial import cKDTree
 from torch import Tensor, nn
 
 from nha_bench.errors import NhaBenchError
@@ -18,7 +19,7 @@ from nha_bench.head.regions import pinna_mask
 from nha_bench.methods.nha.config import NhaConfig
 from nha_bench.methods.nha.losses import unique_edges
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
-from nha_bench.render import interpolate, project, rasterize, soft_silhouette, vertex_normals
+from nha_bench.render import Fragments, interpolate, project, rasterize, soft_silhouette, vertex_normals
 from nha_bench.tracking.camera import model_to_camera
 
 # semantic classes of mesh faces (soft-silhouette labels) and the parsing label each matches
@@ -38,11 +39,30 @@ def face_semantic_labels(faces: Tensor, regions: dict[str, Tensor]) -> Tensor:
     return labels
 
 
+def semantic_regions(regions: dict[str, Tensor], vertices: Tensor, ear_region: str) -> dict[str, Tensor]:
+    """The regions ``face_semantic_labels`` draws. ``ear_region`` "ears": the head model's own. "pinna":
+    the ear class is the pinna, and every other vertex of ``ears`` joins the region of its nearest vertex
+    outside ``ears`` (the band of scalp round ICT's ear is hair or skin in the images, not ear)."""
+    if ear_region == "ears" or "ears" not in regions:
+        return regions
+    ears, pinna = regions["ears"].cpu(), regions["pinna"].cpu()
+    others = [name for name in regions if name not in ("ears", "pinna", "head")]
+    points = vertices.detach().cpu().numpy()
+    outside = torch.nonzero(torch.stack([regions[name].cpu() for name in others]).any(0) & ~ears).squeeze(1)
+    band = torch.nonzero(ears & ~pinna).squeeze(1)
+    nearest = outside[torch.as_tensor(cKDTree(points[outside]).query(points[band])[1])]
+    out = {name: mask.cpu().clone() for name, mask in regions.items()}
+    out["ears"] = pinna
+    for name in others:
+        out[name][band] = regions[name].cpu()[nearest]
+    return {name: mask.to(regions["ears"].device) for name, mask in out.items()}
+
+
 def option_regions(head: HeadModel, cfg: NhaConfig) -> dict[str, Tensor]:
     """The head model's regions, plus ``pinna`` (``head.regions.pinna_mask``, by ray casting) when an
     option names it."""
     regions = dict(head.regions)
-    named = set(cfg.offset_fixed_regions) | {name for name, _ in cfg.offset_lap_region_factors}
+    named = set(cfg.offset_fixed_regions) | {name for name, _ in cfg.offset_lap_region_factors} | {cfg.semantic_ear_region}
     if "pinna" in named and "ears" in regions:
         pinna = pinna_mask(
             head.canonical_vertices.detach().cpu().numpy(), head.faces.cpu().numpy(), regions["ears"].cpu().numpy()
@@ -101,7 +121,10 @@ class NhaAvatar(nn.Module):
         # (V, 3) the template's vertex normals: the "normal" Laplacian and the tangential magnitude
         # term split offsets along them (not in checkpoints: derived from the head model)
         self.register_buffer("template_normals", vertex_normals(canon, head.faces), persistent=False)
-        self.register_buffer("face_labels", face_semantic_labels(head.faces, regions))
+        if cfg.semantic_ear_region not in ("ears", "pinna"):
+            raise NhaBenchError(f"nha: semantic_ear_region is {cfg.semantic_ear_region!r}", fix='use "ears" or "pinna"')
+        labelled = semantic_regions(regions, canon, cfg.semantic_ear_region)
+        self.register_buffer("face_labels", face_semantic_labels(head.faces, labelled))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)
         self.normal_encoder = NormalPatchEncoder(cfg.normal_patch, cfg.normal_features)
@@ -150,22 +173,33 @@ class NhaAvatar(nn.Module):
         """(B, 68, 2) projected landmarks in pixels."""
         return project(self.head.landmarks(verts_cam), K)
 
-    def semantics(self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float) -> Tensor:
+    def rasterize(self, verts_cam: Tensor, K: Tensor, height: int, width: int) -> Fragments:
+        """The hard rasterization of the posed mesh, shared by ``semantics`` and ``shade``."""
+        return rasterize(verts_cam, self.faces, K, height, width)
+
+    def semantics(
+        self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float, frags: Fragments | None = None
+    ) -> Tensor:
         """Soft per-class silhouettes (B, len(SEMANTIC), H, W). Back faces are culled: soft
         silhouettes ignore occlusion, so the back of the scalp would otherwise label the face as hair
-        (culling also halves the cost; the outline of a closed surface is unchanged)."""
+        (culling also halves the cost; the outline of a closed surface is unchanged). With
+        ``semantic_visible_only`` a class counts only where its face is the visible one or outside
+        the head's coverage (``frags``, rasterized here when not given)."""
         soft = soft_silhouette(
             verts_cam, self.faces, K, height, width, sigma=sigma, face_labels=self.face_labels,
             n_labels=len(SEMANTIC), cull_backfaces=True,
         )
+        if self.cfg.semantic_visible_only:
+            frags = frags if frags is not None else self.rasterize(verts_cam, K, height, width)
+            visible = torch.where(frags.face_idx >= 0, self.face_labels[frags.face_idx.clamp_min(0)], -1)
+            classes = torch.arange(len(SEMANTIC), device=soft.device)
+            soft = soft * ((visible[..., None] == classes) | (visible[..., None] < 0))
         return soft.permute(0, 3, 1, 2)
 
-    def shade(
-        self, verts_cam: Tensor, params: HeadParams, K: Tensor, height: int, width: int, with_rgb: bool
-    ) -> dict[str, Tensor]:
-        """Rasterize; return camera-space normals (B, 3, H, W), coverage (B, 1, H, W) and, when
-        ``with_rgb``, T's colours (B, 3, H, W) (zero off the surface)."""
-        frags = rasterize(verts_cam, self.faces, K, height, width)
+    def shade(self, verts_cam: Tensor, frags: Fragments, params: HeadParams, with_rgb: bool) -> dict[str, Tensor]:
+        """Camera-space normals (B, 3, H, W), coverage (B, 1, H, W) and, when ``with_rgb``, T's
+        colours (B, 3, H, W) (zero off the surface) of the rasterized mesh ``frags``."""
+        height, width = frags.face_idx.shape[1:]
         normals = interpolate(vertex_normals(verts_cam, self.faces), self.faces, frags)
         normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         cover = frags.mask

@@ -61,6 +61,15 @@ class NhaConfig:
     # costs more than the outline gains (at equal weights the neck and ears grew into the long hair
     # of subject_f1 for free); mean full distance 3.66 vs 3.92 mm (session 10)
     w_semantic: Stagewise = (2.0, 0.0, 2.0)
+    # True: a semantic class counts only where its surface is the visible one (the hard rasterizer's
+    # front face) or outside the head's coverage (the soft outline), as the images and the official
+    # code's z-buffered label renders show them. False: every front-facing face counts, so the eyeballs
+    # behind the lids label 5-35x the eye pixels the parsing has (reports/nha/README.md, session 17)
+    semantic_visible_only: bool = False
+    # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
+    # band of scalp round the ear, 4-9x the parsing's ear pixels) or "pinna" (the ear's flap;
+    # the band joins the region of its nearest vertex outside "ears": scalp -> hair, else skin)
+    semantic_ear_region: str = "ears"
     w_silhouette: Stagewise = (1.0, 0.0, 1.0)
     w_rgb: Stagewise = (0.0, 1.0, 5e-2)
     w_perc: Stagewise = (0.0, 10.0, 5e-1)
@@ -135,6 +144,8 @@ INERT_WHEN: dict[str, object] = {
     "offset_lap_frame": "vector",
     "offset_lap_tangent_factor": 1.0,
     "w_offset_tangent": 0.0,
+    "semantic_visible_only": False,
+    "semantic_ear_region": "ears",
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""

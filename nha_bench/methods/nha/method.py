@@ -185,18 +185,21 @@ class Nha(Method):
             terms["lmk"] = w["lmk"] * px * L.landmark_l1(lmk, data.landmarks, data.lmk_weight)
         if w["eyelid"]:
             terms["eyelid"] = w["eyelid"] * px * L.eyelid_l1(lmk, data.landmarks, data.lmk_weight)
-        if w["semantic"] or w["silhouette"]:
-            sem = av.semantics(geo.verts_cam, K, h, wd, SIGMA_PX)
+        use_normal = bool(w["normal"]) and data.normal is not None
+        use_rgb = bool(w["rgb"] or w["perc"])
+        use_sem = bool(w["semantic"] or w["silhouette"])
+        needs_frags = use_normal or use_rgb or (use_sem and c.semantic_visible_only)
+        frags = av.rasterize(geo.verts_cam, K, h, wd) if needs_frags else None
+        if use_sem:
+            sem = av.semantics(geo.verts_cam, K, h, wd, SIGMA_PX, frags)
             if w["semantic"] and data.parsing is not None:
                 xor = [L.soft_xor(sem[:, k], (data.parsing == PARSING_OF_SEMANTIC[k]).float()) for k in range(N_SEMANTIC_XOR)]
                 terms["semantic"] = w["semantic"] * torch.stack(xor).sum()
             if w["silhouette"]:
                 union = 1.0 - torch.prod(1.0 - sem, dim=1, keepdim=True)
                 terms["silhouette"] = w["silhouette"] * L.soft_xor(union, data.head)
-        use_normal = bool(w["normal"]) and data.normal is not None
-        use_rgb = bool(w["rgb"] or w["perc"])
         if use_normal or use_rgb:
-            sh = av.shade(geo.verts_cam, params, K, h, wd, with_rgb=use_rgb)
+            sh = av.shade(geo.verts_cam, frags, params, with_rgb=use_rgb)
             if use_normal:
                 valid = sh["mask"] * (data.normal.abs().sum(1, keepdim=True) > 0).float()
                 terms["normal"] = w["normal"] * L.normal_laplacian_l1(sh["normal"], data.normal, valid)
@@ -328,7 +331,7 @@ class Nha(Method):
             sl = slice(start, min(len(test), start + c.test_batch_size))
             p = HeadParams(params.shape[sl], params.expr[sl], params.pose[sl], params.translation[sl])
             verts = self.avatar.geometry(p).verts_cam
-            sh = self.avatar.shade(verts, p, K, H, W, with_rgb=True)
+            sh = self.avatar.shade(verts, self.avatar.rasterize(verts, K, H, W), p, with_rgb=True)
             rgb.append(sh["rgb"].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
             normal.append(sh["normal"].permute(0, 2, 3, 1).cpu().numpy())
             for v in (verts * 1000.0).cpu().numpy():
