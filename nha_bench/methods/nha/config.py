@@ -64,10 +64,12 @@ class NhaConfig:
     # True: a semantic class counts only where its surface is the visible one (the hard rasterizer's
     # front face) or outside the head's coverage (the soft outline), as the images and the official
     # code's z-buffered label renders show them. False: every front-facing face counts, so the eyeballs
-    # behind the lids label 5-35x the eye pixels the parsing has (reports/nha/README.md, session 17)
+    # behind the lids label 6-9x the eye pixels the parsing has. With the "pinna" ear class below, one
+    # seed: synthetic full-head distance 3.42 vs 3.51 mm and face 1.65 vs 1.84 mm, but subject_f2 +0.39
+    # mm and the real clip d3's L1 0.080 vs 0.060-0.063 (reports/nha/README.md, session 17)
     semantic_visible_only: bool = False
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
-    # band of scalp round the ear, 4-9x the parsing's ear pixels) or "pinna" (the ear's flap;
+    # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap;
     # the band joins the region of its nearest vertex outside "ears": scalp -> hair, else skin)
     semantic_ear_region: str = "ears"
     w_silhouette: Stagewise = (1.0, 0.0, 1.0)
