@@ -70,7 +70,8 @@ class NhaConfig:
     semantic_visible_only: bool = False
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
     # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap;
-    # the band joins the region of its nearest vertex outside "ears": scalp -> hair, else skin)
+    # the band joins the region of its nearest vertex outside "ears": scalp -> hair, else skin). Alone,
+    # on subject_f2: 2.38 vs 1.94 mm full-head distance, one seed (reports/nha/README.md, session 17)
     semantic_ear_region: str = "ears"
     w_silhouette: Stagewise = (1.0, 0.0, 1.0)
     w_rgb: Stagewise = (0.0, 1.0, 5e-2)
