@@ -14,7 +14,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from nha_bench.datasets.format import Subject
+from nha_bench.datasets.format import LABEL_COLOURS, Subject
 from nha_bench.methods.nha import Nha
 from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, SEMANTIC, NhaAvatar
 
@@ -25,8 +25,6 @@ VARIANTS = {
 }
 SHEET_FRAMES = (0, 12, 37)  # frontal start and both sides of the head turn
 DRAW_ORDER = (0, 3, 2, 1)  # skin, hair, then ears and eyes on top
-PALETTE = np.array([[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 60, 20], [255, 0, 0], [128, 128, 128]],
-                   np.uint8)  # by parsing label (datasets.format.LABELS)
 
 torch.set_num_threads(2)
 method = Nha.fitted(Subject(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))
@@ -38,7 +36,7 @@ with torch.no_grad():
     verts = method.avatar.geometry(params).verts_cam
 parsing = data.parsing.reshape(len(frames), data.height, data.width)
 sheet_rows = [frames.index(f) for f in SHEET_FRAMES]
-columns = [PALETTE[parsing[sheet_rows].numpy().astype(int)]]
+columns = [LABEL_COLOURS[parsing[sheet_rows].numpy().astype(int)]]
 print(f"{sys.argv[1]}: {len(frames)} training frames; pixels per frame (predicted / parsed / soft xor)")
 for name, options in VARIANTS.items():
     avatar = NhaAvatar(method.avatar.head, replace(method.cfg, **options))
@@ -54,6 +52,6 @@ for name, options in VARIANTS.items():
     if name != "visible":
         image = np.zeros((len(SHEET_FRAMES), data.height, data.width, 3), np.uint8)
         for k in DRAW_ORDER:
-            image[soft[sheet_rows, k].numpy() > 0.5] = PALETTE[PARSING_OF_SEMANTIC[k]]
+            image[soft[sheet_rows, k].numpy() > 0.5] = LABEL_COLOURS[PARSING_OF_SEMANTIC[k]]
         columns.append(image)
 iio.imwrite(sys.argv[4], np.concatenate([np.concatenate([c[r] for c in columns], axis=1) for r in range(len(SHEET_FRAMES))]))

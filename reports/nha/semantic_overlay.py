@@ -9,12 +9,10 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from nha_bench.datasets.format import Subject
+from nha_bench.datasets.format import LABEL_COLOURS, Subject
 from nha_bench.methods.nha import Nha
 
 FRAMES = (0, 12, 37, 120)  # frontal start, both sides of the head turn, a later frame
-PALETTE = np.array([[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 60, 20], [255, 0, 0], [128, 128, 128]],
-                   np.uint8)  # by parsing label (datasets.format.LABELS)
 
 torch.set_num_threads(2)
 method = Nha.fitted(Subject(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))
@@ -29,7 +27,7 @@ for b in range(len(FRAMES)):
     labels = np.where(covered, soft[b].argmax(0) + 1, 0)
     truth = data.parsing[b].reshape(data.height, data.width).numpy().astype(int)
     outline = covered & ~(np.roll(covered, 1, 0) & np.roll(covered, -1, 0) & np.roll(covered, 1, 1) & np.roll(covered, -1, 1))
-    overlay = PALETTE[truth].copy()
+    overlay = LABEL_COLOURS[truth].copy()
     overlay[outline] = (255, 255, 0)
-    rows.append(np.concatenate([PALETTE[truth], PALETTE[labels], overlay], axis=1))
+    rows.append(np.concatenate([LABEL_COLOURS[truth], LABEL_COLOURS[labels], overlay], axis=1))
 iio.imwrite(sys.argv[4], np.concatenate(rows, axis=0))
