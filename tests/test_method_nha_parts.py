@@ -10,7 +10,7 @@ import torch
 from nha_bench.errors import NhaBenchError, UnavailableError
 from nha_bench.head import HeadParams, load_head_model
 from nha_bench.methods.nha import losses
-from nha_bench.methods.nha.avatar import NhaAvatar, option_regions
+from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, SEMANTIC, NhaAvatar, option_regions
 from nha_bench.methods.nha.config import get_config
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
 from nha_bench.methods.nha.perceptual import SUBSTITUTE, PerceptualLoss
@@ -270,46 +270,39 @@ def _frontal_semantics(avatar: NhaAvatar, size: int = 64) -> tuple[torch.Tensor,
     return soft, visible
 
 
-def test_visible_only_semantics_count_a_class_where_its_surface_is_seen():
-    """Without occlusion the eyeballs behind the lids label several times the eye pixels that the
-    z-buffer shows; ``semantic_visible_only`` keeps each class where its face is the visible one and
-    the soft edge outside the head, and changes nothing else."""
+def test_depth_tested_semantics_count_a_class_where_its_surface_is_seen():
+    """Without a depth test the eyeballs behind the lids label several times the eye pixels that the
+    z-buffer shows, and the closed mouth's socket labels mouth; with ``semantic_depth_tolerance_mm``
+    those surfaces count as ``hidden``, and the head's silhouette (the union of all classes) stays."""
     head = load_head_model("ict", n_shape=10)
-    seen = NhaAvatar(head, get_config("tiny", semantic_visible_only=True))
+    seen = NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0))
     every = NhaAvatar(head, get_config("tiny"))
     every.offset_mlp.load_state_dict(seen.offset_mlp.state_dict())
-    soft_seen, visible = _frontal_semantics(seen)
-    soft_every, _ = _frontal_semantics(every)
-    eyes = 1
-    hard_eyes = (visible == eyes).sum()
-    assert hard_eyes > 5
-    assert soft_every[0, eyes].sum() > 3 * hard_eyes
-    assert abs(soft_seen[0, eyes].sum() - hard_eyes) < 0.5 * hard_eyes
-    classes = torch.arange(soft_every.shape[1])[:, None, None]
-    keep = (visible[0] == classes) | (visible[0] < 0)  # (C, H, W)
-    assert torch.equal(soft_seen[0], soft_every[0] * keep)
+    soft_seen, visible = _frontal_semantics(seen, 128)
+    soft_every, _ = _frontal_semantics(every, 128)
+    eyes, mouth, hidden = SEMANTIC.index("eyes"), SEMANTIC.index("mouth"), SEMANTIC.index("hidden")
+    assert (visible == mouth).sum() == 0 and soft_every[0, mouth].sum() > 100
+    assert soft_seen[0, mouth].max() < 1e-3
+    assert soft_every[0, eyes].sum() > 2 * soft_seen[0, eyes].sum()
+    assert soft_seen[0, eyes].sum() > (visible == eyes).sum()  # the visible eyes, with their soft edge
+    assert soft_every[0, hidden].max() == 0 and soft_seen[0, hidden].sum() > 1000
+    union = lambda soft: 1 - torch.prod(1 - soft, dim=1)  # noqa: E731
+    assert (union(soft_seen) - union(soft_every)).abs().max() < 1e-3
 
 
-def test_pinna_ear_class_gives_the_band_round_the_ear_to_its_neighbours():
+def test_pinna_ear_class_leaves_the_band_round_the_ear_to_the_silhouette():
     """``semantic_ear_region="pinna"``: only the ear's flap is drawn as ear; the rest of ICT's ``ears``
-    region takes the class of the nearest region outside it (scalp -> hair, face or neck -> skin)."""
+    region is ``ear_band``, which no class term compares with the parsing."""
     head = load_head_model("ict", n_shape=10)
     ears_labels = NhaAvatar(head, get_config("tiny")).face_labels
     pinna_avatar = NhaAvatar(head, get_config("tiny", semantic_ear_region="pinna"))
     labels = pinna_avatar.face_labels
     pinna = option_regions(head, pinna_avatar.cfg)["pinna"]
-    ear, skin, hair = 2, 0, 3
+    ear, band = SEMANTIC.index("ears"), SEMANTIC.index("ear_band")
+    assert band >= N_SEMANTIC_XOR
     assert torch.equal(labels == ear, pinna[head.faces].all(1))
-    band_faces = head.regions["ears"][head.faces].all(1) & ~pinna[head.faces].any(1)
-    assert (ears_labels[band_faces] == ear).all()
-    assert set(labels[band_faces].unique().tolist()) == {skin, hair}
-    # faces away from the ears keep their class
-    away = ~head.regions["ears"][head.faces].any(1)
-    assert torch.equal(labels[away], ears_labels[away])
-    # the band behind the ear borders the scalp and turns to hair; in front of it, the face: skin
-    z = head.canonical_vertices[head.faces].mean(1)[band_faces, 2]  # z: to the front of the head
-    pinna_z = head.canonical_vertices[pinna, 2]
-    assert (labels[band_faces][z < pinna_z.min()] == hair).all()
-    assert (labels[band_faces][z > pinna_z.max()] == skin).float().mean() > 0.8
+    band_faces = head.regions["ears"][head.faces].all(1) & ~pinna[head.faces].all(1)
+    assert (ears_labels[band_faces] == ear).all() and (labels[band_faces] == band).all()
+    assert torch.equal(labels[labels != band], ears_labels[labels != band])
     with pytest.raises(NhaBenchError, match="semantic_ear_region"):
         NhaAvatar(head, get_config("tiny", semantic_ear_region="lobe"))

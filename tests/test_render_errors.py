@@ -40,6 +40,8 @@ K = torch.tensor([[10.0, 0, 8], [0, 10.0, 8], [0, 0, 1]])
         (lambda: soft_silhouette(V, F, K, 16, 16, face_labels=torch.tensor([0, 1]), n_labels=2), "face_labels"),
         (lambda: soft_silhouette(V, F, K, 16, 16, n_labels=3), "face_labels"),
         (lambda: soft_silhouette(V, F, K, 16, 16, face_labels=torch.tensor([0]), n_labels=0), "n_labels"),
+        (lambda: soft_silhouette(V, F, K, 16, 16, depth_tolerance=-1.0), "depth_tolerance"),
+        (lambda: soft_silhouette(V, F, K, 16, 16, depth_tolerance=0.1, hidden_label=1), "hidden_label"),
     ],
 )
 def test_bad_input_names_the_argument(call, arg):

@@ -94,3 +94,37 @@ def test_faces_beyond_the_bottom_right_edge_are_ignored():
         s = soft_silhouette(shifted[None], f, Ks, 48, 48, sigma=1.0, face_labels=labels, n_labels=n)
         assert s.shape == (1, 48, 48, n) and torch.isfinite(s).all()
         assert s.sum() < inside.sum()  # only the part left of / above the corner is covered
+
+
+def test_depth_tolerance_hides_a_label_behind_another_but_keeps_the_outline():
+    """A small sphere (label 1) behind a big one (label 0): without a tolerance label 1 shows through;
+    with one it counts only where it is the near surface, and its hidden part goes to the hidden label
+    (2), so the union over labels is unchanged. Gradients match finite differences."""
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=2)
+    unit, f = torch.tensor(m.vertices), torch.tensor(m.faces)
+    front = unit * 0.5 + torch.tensor([0.0, 0.0, 3.0])
+    back = unit * 0.4 + torch.tensor([0.45, 0.0, 4.0])  # half hidden behind the front sphere
+    v = torch.cat([front, back])
+    faces = torch.cat([f, f + unit.shape[0]])
+    labels = torch.cat([torch.zeros(len(f)), torch.ones(len(f))]).long()
+    hidden_label = 2
+    Ks = torch.tensor([[80.0, 0, 20.3], [0, 80.0, 19.7], [0, 0, 1]], dtype=torch.float64)
+    fn = lambda x, tol: soft_silhouette(  # noqa: E731
+        x[None], faces, Ks, 40, 40, sigma=1.0, face_labels=labels, n_labels=3, cull_backfaces=True, depth_tolerance=tol,
+        hidden_label=hidden_label,
+    )[0]
+    every, seen, far = fn(v, math.inf), fn(v, 0.05), fn(v, 10.0)
+    covered_by_front = rasterize(front[None], f, Ks, 40, 40).mask[0]
+    inner = torch.nn.functional.max_pool2d(-covered_by_front[None].float(), 7, 1, 3)[0] == -1  # 3 px inside
+    assert every[..., 1][inner].sum() > 20  # the back sphere shows through the front one
+    assert seen[..., 1][inner].max() < 1e-3
+    off = ~rasterize(v[None], faces, Ks, 40, 40).mask[0]
+    assert torch.equal(seen[off], every[off])  # off the coverage every face counts
+    assert (far - every).abs().max() < 1e-3, float((far - every).abs().max())
+    assert every[..., hidden_label].max() == 0 and seen[..., hidden_label][inner].sum() > 20
+    union = lambda s: 1 - torch.prod(1 - s, -1)  # noqa: E731
+    assert (union(seen) - union(every)).abs().max() < 1e-2  # hard / soft substitution at band edges
+    x = v.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda y: fn(y, 0.05), (x,), eps=1e-6, atol=1e-6, fast_mode=True)

@@ -3,7 +3,11 @@
 Coverage of label k at pixel q: 1 - prod_{faces j with label k} (1 - sigmoid(+-d_j(q)^2 / sigma^2)),
 with d_j the 2D distance (pixels) from the pixel centre to triangle j, + inside and - outside
 (Liu et al., Soft Rasterizer, 2019, with sigma as a length in pixels instead of NDC^2). Occlusion
-is ignored, as in SoftRas silhouettes. Faces further than r = sigma * sqrt(ln((1-eps)/eps)) from a pixel
+is ignored, as in SoftRas silhouettes, unless a ``depth_tolerance`` is given: then a face counts for
+its label at a pixel of the coverage only where it lies at most that far behind the nearest face there
+(off the coverage every face counts, so the outline's gradient stays), and elsewhere for
+``hidden_label``, if given, so that the union over all labels stays the occlusion-free silhouette
+(SoftRas has no depth test, and pytorch3d's z-blending is not installable here). Faces further than r = sigma * sqrt(ln((1-eps)/eps)) from a pixel
 contribute less than eps and are skipped; pixels further than r from every label boundary of the
 hard coverage are set to that hard value (0 or 1) and carry no gradient.
 """
@@ -18,7 +22,7 @@ import torch.nn.functional as Fn
 from nha_bench.render.camera import project_unchecked
 from nha_bench.render.checks import RenderInputError, check_faces, check_K, check_size, check_verts
 from nha_bench.render.rasterize import DEFAULT_ZNEAR
-from nha_bench.render.raster_torch import CANDIDATE_BUDGET, candidate_keys
+from nha_bench.render.raster_torch import CANDIDATE_BUDGET, EMPTY_KEY, candidate_keys, key_depth, nearest_keys
 from nha_bench.render.setup import enumerate_pixels, setup_faces
 
 # (face, pixel) candidates per chunk; each holds a few dozen floats while evaluated
@@ -51,11 +55,11 @@ class _SoftAggregate(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, uv, faces, labels, band, bbox, sigma, width, hw, n_labels):
-        ctx.save_for_backward(uv, faces, labels, band, bbox)
-        ctx.args = (sigma, width, hw, n_labels)
+    def forward(ctx, uv, faces, labels, band, bbox, coef, zlimit, hidden, sigma, width, hw, n_labels):
+        ctx.save_for_backward(uv, faces, labels, band, bbox, coef, zlimit)
+        ctx.args = (hidden, sigma, width, hw, n_labels)
         acc = uv.new_zeros(band.shape[0])
-        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, width, hw, n_labels):
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, zlimit, hidden, width, hw, n_labels):
             d2, _, _, _, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
             acc.index_add_(0, idx, Fn.logsigmoid(-torch.where(inside, d2, -d2) / sigma**2))
         return acc
@@ -63,11 +67,11 @@ class _SoftAggregate(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_acc):
-        uv, faces, labels, band, bbox = ctx.saved_tensors
-        sigma, width, hw, n_labels = ctx.args
+        uv, faces, labels, band, bbox, coef, zlimit = ctx.saved_tensors
+        hidden, sigma, width, hw, n_labels = ctx.args
         B, V, F = uv.shape[0], uv.shape[1], faces.shape[0]
         grad = torch.zeros_like(uv).view(B * V, 2)
-        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, width, hw, n_labels):
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, zlimit, hidden, width, hw, n_labels):
             d2, k, t, r, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
             sgn = torch.where(inside, 1.0, -1.0).to(uv.dtype)
             # d/ds logsigmoid(-s / sigma^2) = -sigmoid(s / sigma^2) / sigma^2, with s = sgn * d2
@@ -78,23 +82,49 @@ class _SoftAggregate(torch.autograd.Function):
             vb = vid.gather(1, torch.remainder(k + 1, 3)[:, None]).squeeze(1)
             grad.index_add_(0, b * V + va, (w * (1 - t))[:, None] * r)
             grad.index_add_(0, b * V + vb, (w * t)[:, None] * r)
-        return grad.view(B, V, 2), None, None, None, None, None, None, None, None
+        return grad.view(B, V, 2), *([None] * 11)
 
 
-def _band_candidates(uv, faces, labels, band, bbox, width: int, hw: int, n_labels: int):
-    """Yield (face, x, y, flat (pixel, label) index, triangle uv (N, 3, 2)) for candidates in the band."""
+def _band_candidates(uv, faces, labels, band, bbox, coef, zlimit, hidden: int | None, width: int, hw: int, n_labels: int):
+    """Yield (face, x, y, flat (pixel, label) index, triangle uv (N, 3, 2)) for candidates in the band.
+    With ``zlimit``, a candidate behind it (``_in_front``) counts for label ``hidden``, or not at all."""
     B, F = uv.shape[0], faces.shape[0]
     per_face = uv.index_select(1, faces.reshape(-1)).view(B * F, 6)
     for face, y, x in enumerate_pixels(bbox, SOFT_BUDGET.get(uv.device.type, 1 << 20)):
         b = torch.div(face, F, rounding_mode="floor")
-        idx = (b * hw + y * width + x) * n_labels + labels[face - b * F]
-        keep = torch.nonzero(band[idx]).squeeze(1)
+        pix = b * hw + y * width + x
+        idx = pix * n_labels + labels[face - b * F]
+        if zlimit is None:
+            keep = band[idx]
+        else:
+            front = _in_front(coef[face], per_face.index_select(0, face).view(-1, 3, 2), x, y, zlimit[pix])
+            if hidden is None:
+                keep = front & band[idx]
+            else:
+                idx = torch.where(front, idx, pix * n_labels + hidden)
+                keep = band[idx]
+        keep = torch.nonzero(keep).squeeze(1)
         face = face[keep]
         yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
 
 
-def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Empty the boxes (B*F, 4) of faces whose box holds no band pixel of their label.
+def _in_front(coef: torch.Tensor, tri: torch.Tensor, x: torch.Tensor, y: torch.Tensor, zlimit: torch.Tensor) -> torch.Tensor:
+    """Whether each face (setup coefficients (N, 16), screen triangle (N, 3, 2)) lies no deeper than
+    ``zlimit`` at pixel (x, y): its depth at the pixel inside the triangle, else at the point of the
+    triangle with the pixel's barycentrics clamped to >= 0 (extending the plane instead would put
+    grazing faces at any depth). Always true where ``zlimit`` is inf (off the coverage)."""
+    xc, yc = x.to(coef.dtype) + 0.5, y.to(coef.dtype) + 0.5
+    bary = torch.stack([coef[:, 3 * i] * xc + coef[:, 3 * i + 1] * yc + coef[:, 3 * i + 2] for i in range(3)], -1)
+    bary = bary.clamp_min(0.0)
+    bary = bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
+    point = (bary[..., None] * tri.detach().to(coef.dtype)).sum(1)
+    inv_z = coef[:, 9] * point[:, 0] + coef[:, 10] * point[:, 1] + coef[:, 11]
+    return torch.isinf(zlimit) | ((inv_z > 0) & (inv_z * zlimit >= 1.0))
+
+
+def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Tensor, hidden: int | None) -> torch.Tensor:
+    """Empty the boxes (B*F, 4) of faces whose box holds no band pixel of their label (nor of label
+    ``hidden``, if given).
 
     Uses a summed-area table of the band, so interior faces are never enumerated.
     """
@@ -103,12 +133,17 @@ def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Ten
     table = torch.zeros(B, L, H + 1, W + 1, dtype=torch.int32, device=bbox.device)
     table[:, :, 1:, 1:] = band_img.int().cumsum(2).cumsum(3)
     flat = table.view(-1)
-    base = (torch.arange(B, device=bbox.device).repeat_interleave(F) * L + labels.repeat(B)) * ((H + 1) * (W + 1))
+    batch = torch.arange(B, device=bbox.device).repeat_interleave(F) * L
     # boxes of faces beyond the right/bottom edge start at W + 1 / H + 1 (empty): keep lookups inside
     x0, y0 = bbox[:, 0].clamp(max=W), bbox[:, 1].clamp(max=H)
     x1, y1 = (bbox[:, 2] + 1).clamp(min=0), (bbox[:, 3] + 1).clamp(min=0)
-    at = lambda y, x: flat[base + y * (W + 1) + x]  # noqa: E731
-    count = at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)
+
+    def count(label: torch.Tensor) -> torch.Tensor:
+        base = (batch + label) * ((H + 1) * (W + 1))
+        at = lambda y, x: flat[base + y * (W + 1) + x]  # noqa: E731
+        return at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)
+
+    count = count(labels.repeat(B)) + (count(torch.full_like(batch, hidden)) if hidden is not None else 0)
     empty = torch.tensor([0, 0, -1, -1], device=bbox.device)
     return torch.where(((count > 0) & (bbox[:, 2] >= bbox[:, 0]))[:, None], bbox, empty)
 
@@ -117,6 +152,12 @@ def _box_max(img: torch.Tensor, k: int) -> torch.Tensor:
     """k x k max filter (stride 1, same size) as two 1D passes: cheaper than one 2D max_pool."""
     img = Fn.max_pool2d(img, (k, 1), stride=1, padding=(k // 2, 0))
     return Fn.max_pool2d(img, (1, k), stride=1, padding=(0, k // 2))
+
+
+def _nearest_depth(setup, height: int, width: int) -> torch.Tensor:
+    """Depth of the nearest face per pixel, (B * H * W,) float32, inf off the coverage."""
+    keys = nearest_keys(setup, height, width)
+    return torch.where(keys == EMPTY_KEY, math.inf, key_depth(keys))
 
 
 def _check_labels(face_labels, n_faces: int, n_labels: int, device) -> torch.Tensor:
@@ -153,11 +194,15 @@ def soft_silhouette(
     znear: float = DEFAULT_ZNEAR,
     cull_backfaces: bool = False,
     eps: float = 1e-4,
+    depth_tolerance: float = math.inf,
+    hidden_label: int | None = None,
 ) -> torch.Tensor:
     """Soft per-label coverage (B, H, W, n_labels) in [0, 1]; ``sigma`` is the edge width in pixels.
 
-    As sigma -> 0 it tends to the hard (occlusion-free) per-label mask. Same camera convention
-    and near-plane rule as :func:`rasterize`.
+    As sigma -> 0 it tends to the hard per-label mask. ``depth_tolerance`` (camera units, e.g. metres):
+    inside the coverage, a face counts for its label only at most this far behind the nearest face
+    (inf: occlusion ignored), and further behind for ``hidden_label`` (None: not at all). Same camera
+    convention and near-plane rule as :func:`rasterize`.
     """
     verts_cam = check_verts(verts_cam, finite=False)
     faces = check_faces(faces, verts_cam.shape[1], verts_cam.device)
@@ -165,7 +210,17 @@ def soft_silhouette(
     check_size(height, width)
     if not isinstance(sigma, (int, float)) or not sigma > 0:
         raise RenderInputError(f"renderer argument `sigma`: expected a positive number of pixels, got {sigma!r}", fix="pass e.g. sigma=1.0")
+    if not isinstance(depth_tolerance, (int, float)) or not depth_tolerance >= 0:
+        raise RenderInputError(
+            f"renderer argument `depth_tolerance`: expected a number >= 0 or inf, got {depth_tolerance!r}",
+            fix="pass e.g. depth_tolerance=0.002 (2 mm behind the visible surface) or leave it out",
+        )
     labels = _check_labels(face_labels, faces.shape[0], n_labels, verts_cam.device)
+    if hidden_label is not None and (not isinstance(hidden_label, int) or not 0 <= hidden_label < n_labels):
+        raise RenderInputError(
+            f"renderer argument `hidden_label`: expected None or a label in [0, {n_labels}), got {hidden_label!r}",
+            fix="raise `n_labels` to make room for a label of the hidden surfaces",
+        )
     B, F, L, HW = verts_cam.shape[0], faces.shape[0], n_labels, height * width
     radius = sigma * math.sqrt(math.log((1 - eps) / eps))
     dev = verts_cam.device
@@ -173,22 +228,33 @@ def soft_silhouette(
     # 1) hard per-label coverage, and the band of pixels within `radius` of a label boundary
     hard = torch.zeros(B * HW * L, dtype=torch.bool, device=dev)
     setup = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces)
+    zlimit = None if math.isinf(depth_tolerance) else _nearest_depth(setup, height, width) + depth_tolerance
     for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
-        inside, _ = candidate_keys(setup.coef, face, y, x, F)
-        idx = ((torch.div(face, F, rounding_mode="floor") * HW + y * width + x) * L + labels[face % F])[inside]
-        hard.index_fill_(0, idx, True)
+        inside, key = candidate_keys(setup.coef, face, y, x, F)
+        pix = torch.div(face, F, rounding_mode="floor") * HW + y * width + x
+        idx = pix * L + labels[face % F]
+        if zlimit is not None:
+            front = key_depth(key) <= zlimit[pix]
+            if hidden_label is None:
+                inside &= front
+            else:
+                idx = torch.where(front, idx, pix * L + hidden_label)
+        hard.index_fill_(0, idx[inside], True)
     img = hard.view(B, height, width, L).permute(0, 3, 1, 2).float()
     k = 2 * math.ceil(radius) + 1
     grown = _box_max(img, k)
     shrunk = -_box_max(-img, k)
     band_img = grown > shrunk  # (B, L, H, W)
+    if zlimit is not None and hidden_label is not None:
+        # the hidden label is soft wherever any label is, so the union over labels keeps every face
+        band_img[:, hidden_label] |= band_img.any(1)
     band = band_img.permute(0, 2, 3, 1).reshape(-1)
 
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
     wide = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces, expand=radius)
-    bbox = _prune_to_band(wide.bbox, band_img, labels)
+    bbox = _prune_to_band(wide.bbox, band_img, labels, None if zlimit is None else hidden_label)
     uv = project_unchecked(verts_cam, K)
-    acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, float(sigma), width, HW, L)
+    acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, wide.coef, zlimit, hidden_label, float(sigma), width, HW, L)
     soft = 1.0 - torch.exp(acc)
     out = torch.where(band, soft, hard.to(soft.dtype))
     return out.view(B, height, width, L)

@@ -1,10 +1,13 @@
 """How well NHA's semantic classes match the parsing under three ways of drawing them, on one fitted
 subject's training frames (the fit's geometry, pose and expression; only the class drawing changes):
 `every` (every front-facing face counts, the head model's `ears` region is the ear class: the
-defaults), `visible` (`semantic_visible_only`) and `visible+pinna` (with `semantic_ear_region="pinna"`).
+defaults), `depthN` (`semantic_depth_tolerance_mm` N: only faces at most N mm behind the visible
+surface count) and `depthN+pinna` (with `semantic_ear_region="pinna"`). Session 17's `visible`
+variants (a pixel mask, since replaced by the depth test) are in its output file.
 Prints per class the predicted and parsed pixels and their soft xor (pixels per frame, the semantic
 term's mismatch), and writes a sheet of three training frames: parsing | `every` | `visible+pinna`
 (classes drawn where their soft coverage passes 0.5, eyes and ears over skin and hair).
+Optional 5th argument: the tolerance N in mm (default 2).
 Run as: python reports/nha/semantic_label_variants.py SUBJECT CHECKPOINT_DIR OVERRIDES_JSON OUT.png"""
 import json
 import sys
@@ -18,10 +21,11 @@ from nha_bench.datasets.format import LABEL_COLOURS, Subject
 from nha_bench.methods.nha import Nha
 from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, SEMANTIC, NhaAvatar
 
+TOLERANCE_MM = float(sys.argv[5]) if len(sys.argv) > 5 else 2.0
 VARIANTS = {
-    "every": {"semantic_visible_only": False, "semantic_ear_region": "ears"},
-    "visible": {"semantic_visible_only": True, "semantic_ear_region": "ears"},
-    "visible+pinna": {"semantic_visible_only": True, "semantic_ear_region": "pinna"},
+    "every": {"semantic_depth_tolerance_mm": float("inf"), "semantic_ear_region": "ears"},
+    f"depth{TOLERANCE_MM:g}": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "ears"},
+    f"depth{TOLERANCE_MM:g}+pinna": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "pinna"},
 }
 SHEET_FRAMES = (0, 12, 37)  # frontal start and both sides of the head turn
 DRAW_ORDER = (0, 3, 2, 1)  # skin, hair, then ears and eyes on top
@@ -49,7 +53,7 @@ for name, options in VARIANTS.items():
         xor = (pred + truth - 2 * pred * truth).sum() / len(frames)
         cells.append(f"{SEMANTIC[k]} {pred.sum() / len(frames):.0f} / {truth.sum() / len(frames):.0f} / {xor:.0f}")
     print(f"  {name:14s} " + " | ".join(cells))
-    if name != "visible":
+    if name != f"depth{TOLERANCE_MM:g}":
         image = np.zeros((len(SHEET_FRAMES), data.height, data.width, 3), np.uint8)
         for k in DRAW_ORDER:
             image[soft[sheet_rows, k].numpy() > 0.5] = LABEL_COLOURS[PARSING_OF_SEMANTIC[k]]

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from scipy.spatial import cKDTree
 from torch import Tensor, nn
 
 from nha_bench.errors import NhaBenchError
@@ -22,40 +21,33 @@ from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, Textur
 from nha_bench.render import Fragments, interpolate, project, rasterize, soft_silhouette, vertex_normals
 from nha_bench.tracking.camera import model_to_camera
 
-# semantic classes of mesh faces (soft-silhouette labels) and the parsing label each matches
-SEMANTIC = ("skin_neck", "eyes", "ears", "hair", "mouth")
-PARSING_OF_SEMANTIC = (1, 2, 3, 4, 5)
-N_SEMANTIC_XOR = 4  # the paper's E_semantic uses skin+neck, eyes, ears, hair (not the mouth)
+# semantic classes of mesh faces (soft-silhouette labels) and the parsing label each matches; the
+# paper's E_semantic uses the first N_SEMANTIC_XOR (skin+neck, eyes, ears, hair). The mouth, ICT's
+# band round the ear (with ``semantic_ear_region="pinna"``) and, with a finite
+# ``semantic_depth_tolerance_mm``, the surfaces hidden behind others only enter the silhouette.
+SEMANTIC = ("skin_neck", "eyes", "ears", "hair", "mouth", "ear_band", "hidden")
+PARSING_OF_SEMANTIC = (1, 2, 3, 4, 5)  # ear_band and hidden have no parsing label
+N_SEMANTIC_XOR = 4
 N_COND_POSE = 12  # neck, jaw and eye rotations condition G and T (global rotation is rigid)
 
 
 def face_semantic_labels(faces: Tensor, regions: dict[str, Tensor]) -> Tensor:
-    """One SEMANTIC index per face: a face is eyes / ears / hair(scalp) / mouth when all three of
-    its vertices are in that head-model region, else skin_neck."""
+    """One SEMANTIC index per face: a face is eyes / ears / ear_band / hair(scalp) / mouth when all
+    three of its vertices are in that head-model region (the first of these wins), else skin_neck."""
     labels = torch.zeros(faces.shape[0], dtype=torch.long, device=faces.device)
-    for k, region in ((4, "mouth"), (3, "scalp"), (2, "ears"), (1, "eyes")):
+    for k, region in ((4, "mouth"), (3, "scalp"), (5, "ear_band"), (2, "ears"), (1, "eyes")):
         if region in regions:
             labels[regions[region][faces].all(dim=1)] = k
     return labels
 
 
-def semantic_regions(regions: dict[str, Tensor], vertices: Tensor, ear_region: str) -> dict[str, Tensor]:
+def semantic_regions(regions: dict[str, Tensor], ear_region: str) -> dict[str, Tensor]:
     """The regions ``face_semantic_labels`` draws. ``ear_region`` "ears": the head model's own. "pinna":
-    the ear class is the pinna, and every other vertex of ``ears`` joins the region of its nearest vertex
-    outside ``ears`` (the band of scalp round ICT's ear is hair or skin in the images, not ear)."""
+    the ear class is the pinna, and the rest of ``ears`` (the band of scalp round ICT's ear, hair or
+    skin in the images) is ``ear_band``, left out of the class terms."""
     if ear_region == "ears" or "ears" not in regions:
         return regions
-    ears, pinna = regions["ears"].cpu(), regions["pinna"].cpu()
-    others = [name for name in regions if name not in ("ears", "pinna", "head")]
-    points = vertices.detach().cpu().numpy()
-    outside = torch.nonzero(torch.stack([regions[name].cpu() for name in others]).any(0) & ~ears).squeeze(1)
-    band = torch.nonzero(ears & ~pinna).squeeze(1)
-    nearest = outside[torch.as_tensor(cKDTree(points[outside]).query(points[band])[1])]
-    out = {name: mask.cpu().clone() for name, mask in regions.items()}
-    out["ears"] = pinna
-    for name in others:
-        out[name][band] = regions[name].cpu()[nearest]
-    return {name: mask.to(regions["ears"].device) for name, mask in out.items()}
+    return {**regions, "ears": regions["pinna"], "ear_band": regions["ears"]}
 
 
 def option_regions(head: HeadModel, cfg: NhaConfig) -> dict[str, Tensor]:
@@ -123,7 +115,7 @@ class NhaAvatar(nn.Module):
         self.register_buffer("template_normals", vertex_normals(canon, head.faces), persistent=False)
         if cfg.semantic_ear_region not in ("ears", "pinna"):
             raise NhaBenchError(f"nha: semantic_ear_region is {cfg.semantic_ear_region!r}", fix='use "ears" or "pinna"')
-        labelled = semantic_regions(regions, canon, cfg.semantic_ear_region)
+        labelled = semantic_regions(regions, cfg.semantic_ear_region)
         self.register_buffer("face_labels", face_semantic_labels(head.faces, labelled))
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)
@@ -174,26 +166,19 @@ class NhaAvatar(nn.Module):
         return project(self.head.landmarks(verts_cam), K)
 
     def rasterize(self, verts_cam: Tensor, K: Tensor, height: int, width: int) -> Fragments:
-        """The hard rasterization of the posed mesh, shared by ``semantics`` and ``shade``."""
+        """The hard rasterization of the posed mesh that ``shade`` colours."""
         return rasterize(verts_cam, self.faces, K, height, width)
 
-    def semantics(
-        self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float, frags: Fragments | None = None
-    ) -> Tensor:
-        """Soft per-class silhouettes (B, len(SEMANTIC), H, W). Back faces are culled: soft
-        silhouettes ignore occlusion, so the back of the scalp would otherwise label the face as hair
-        (culling also halves the cost; the outline of a closed surface is unchanged). With
-        ``semantic_visible_only`` a class counts only where its face is the visible one or outside
-        the head's coverage (``frags``, rasterized here when not given)."""
+    def semantics(self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float) -> Tensor:
+        """Soft per-class silhouettes (B, len(SEMANTIC), H, W). Back faces are culled (the outline of a
+        closed surface is unchanged, and the cost halves). Occlusion is ignored unless
+        ``semantic_depth_tolerance_mm`` is finite: then, on the head's coverage, a class counts only
+        through faces at most that far behind the visible surface, the others count as ``hidden``."""
         soft = soft_silhouette(
             verts_cam, self.faces, K, height, width, sigma=sigma, face_labels=self.face_labels,
-            n_labels=len(SEMANTIC), cull_backfaces=True,
+            n_labels=len(SEMANTIC), cull_backfaces=True, depth_tolerance=self.cfg.semantic_depth_tolerance_mm / 1000.0,
+            hidden_label=SEMANTIC.index("hidden"),
         )
-        if self.cfg.semantic_visible_only:
-            frags = frags if frags is not None else self.rasterize(verts_cam, K, height, width)
-            visible = torch.where(frags.face_idx >= 0, self.face_labels[frags.face_idx.clamp_min(0)], -1)
-            classes = torch.arange(len(SEMANTIC), device=soft.device)
-            soft = soft * ((visible[..., None] == classes) | (visible[..., None] < 0))
         return soft.permute(0, 3, 1, 2)
 
     def shade(self, verts_cam: Tensor, frags: Fragments, params: HeadParams, with_rgb: bool) -> dict[str, Tensor]:

@@ -9,6 +9,7 @@ CPU in seconds (tests, demo).
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 from dataclasses import asdict, dataclass, replace
 
@@ -61,17 +62,15 @@ class NhaConfig:
     # costs more than the outline gains (at equal weights the neck and ears grew into the long hair
     # of subject_f1 for free); mean full distance 3.66 vs 3.92 mm (session 10)
     w_semantic: Stagewise = (2.0, 0.0, 2.0)
-    # True: a semantic class counts only where its surface is the visible one (the hard rasterizer's
-    # front face) or outside the head's coverage (the soft outline), as the images and the official
-    # code's z-buffered label renders show them. False: every front-facing face counts, so the eyeballs
-    # behind the lids label 6-9x the eye pixels the parsing has. With the "pinna" ear class below, one
-    # seed: synthetic full-head distance 3.42 vs 3.51 mm and face 1.65 vs 1.84 mm, but subject_f2 +0.39
-    # mm and the real clip d3's L1 0.080 vs 0.060-0.063 (reports/nha/README.md, session 17)
-    semantic_visible_only: bool = False
+    # inf: every front-facing face counts for its semantic class, occlusion ignored (SoftRas), so the
+    # eyeballs behind the lids label 6-9x the eye pixels the parsing has and the far ear shows through
+    # the cheek. A number of mm: on the head's coverage a face counts only where its plane lies at most
+    # that far behind the visible surface, as the official code's z-buffered label renders see it
+    # (off the coverage every face counts, so the outline keeps its gradient).
+    semantic_depth_tolerance_mm: float = math.inf
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
-    # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap;
-    # the band joins the region of its nearest vertex outside "ears": scalp -> hair, else skin). Alone,
-    # on subject_f2: 2.38 vs 1.94 mm full-head distance, one seed (reports/nha/README.md, session 17)
+    # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap; the band
+    # enters only the silhouette, as the mouth does)
     semantic_ear_region: str = "ears"
     w_silhouette: Stagewise = (1.0, 0.0, 1.0)
     w_rgb: Stagewise = (0.0, 1.0, 5e-2)
@@ -147,7 +146,7 @@ INERT_WHEN: dict[str, object] = {
     "offset_lap_frame": "vector",
     "offset_lap_tangent_factor": 1.0,
     "w_offset_tangent": 0.0,
-    "semantic_visible_only": False,
+    "semantic_depth_tolerance_mm": math.inf,
     "semantic_ear_region": "ears",
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value

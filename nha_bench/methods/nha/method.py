@@ -188,10 +188,8 @@ class Nha(Method):
         use_normal = bool(w["normal"]) and data.normal is not None
         use_rgb = bool(w["rgb"] or w["perc"])
         use_sem = bool(w["semantic"] or w["silhouette"])
-        needs_frags = use_normal or use_rgb or (use_sem and c.semantic_visible_only)
-        frags = av.rasterize(geo.verts_cam, K, h, wd) if needs_frags else None
         if use_sem:
-            sem = av.semantics(geo.verts_cam, K, h, wd, SIGMA_PX, frags)
+            sem = av.semantics(geo.verts_cam, K, h, wd, SIGMA_PX)
             if w["semantic"] and data.parsing is not None:
                 xor = [L.soft_xor(sem[:, k], (data.parsing == PARSING_OF_SEMANTIC[k]).float()) for k in range(N_SEMANTIC_XOR)]
                 terms["semantic"] = w["semantic"] * torch.stack(xor).sum()
@@ -199,7 +197,7 @@ class Nha(Method):
                 union = 1.0 - torch.prod(1.0 - sem, dim=1, keepdim=True)
                 terms["silhouette"] = w["silhouette"] * L.soft_xor(union, data.head)
         if use_normal or use_rgb:
-            sh = av.shade(geo.verts_cam, frags, params, with_rgb=use_rgb)
+            sh = av.shade(geo.verts_cam, av.rasterize(geo.verts_cam, K, h, wd), params, with_rgb=use_rgb)
             if use_normal:
                 valid = sh["mask"] * (data.normal.abs().sum(1, keepdim=True) > 0).float()
                 terms["normal"] = w["normal"] * L.normal_laplacian_l1(sh["normal"], data.normal, valid)
