@@ -102,13 +102,13 @@ def test_depth_tolerance_hides_a_label_behind_another_but_keeps_the_outline():
     (2), so the union over labels is unchanged. Gradients match finite differences."""
     import trimesh
 
-    m = trimesh.creation.icosphere(subdivisions=2)
-    unit, f = torch.tensor(m.vertices), torch.tensor(m.faces)
-    front = unit * 0.5 + torch.tensor([0.0, 0.0, 3.0])
-    back = unit * 0.4 + torch.tensor([0.45, 0.0, 4.0])  # half hidden behind the front sphere
+    fine, coarse = trimesh.creation.icosphere(subdivisions=4), trimesh.creation.icosphere(subdivisions=2)
+    f = torch.tensor(fine.faces)  # faces of about a pixel, as the head's at 256^2
+    front = torch.tensor(fine.vertices) * 0.5 + torch.tensor([0.0, 0.0, 3.0])
+    back = torch.tensor(coarse.vertices) * 0.4 + torch.tensor([0.45, 0.0, 4.0])  # half hidden behind the front sphere
     v = torch.cat([front, back])
-    faces = torch.cat([f, f + unit.shape[0]])
-    labels = torch.cat([torch.zeros(len(f)), torch.ones(len(f))]).long()
+    faces = torch.cat([f, torch.tensor(coarse.faces) + len(front)])
+    labels = torch.cat([torch.zeros(len(f)), torch.ones(len(coarse.faces))]).long()
     hidden_label = 2
     Ks = torch.tensor([[80.0, 0, 20.3], [0, 80.0, 19.7], [0, 0, 1]], dtype=torch.float64)
     fn = lambda x, tol: soft_silhouette(  # noqa: E731
@@ -120,8 +120,7 @@ def test_depth_tolerance_hides_a_label_behind_another_but_keeps_the_outline():
     inner = torch.nn.functional.max_pool2d(-covered_by_front[None].float(), 7, 1, 3)[0] == -1  # 3 px inside
     assert every[..., 1][inner].sum() > 20  # the back sphere shows through the front one
     assert seen[..., 1][inner].max() < 1e-3
-    off = ~rasterize(v[None], faces, Ks, 40, 40).mask[0]
-    assert torch.equal(seen[off], every[off])  # off the coverage every face counts
+    assert (seen[..., 0] - every[..., 0]).abs().max() < 0.1  # a rim face may be hidden by a more frontal neighbour
     assert (far - every).abs().max() < 1e-3, float((far - every).abs().max())
     assert every[..., hidden_label].max() == 0 and seen[..., hidden_label][inner].sum() > 20
     union = lambda s: 1 - torch.prod(1 - s, -1)  # noqa: E731

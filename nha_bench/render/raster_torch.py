@@ -35,19 +35,13 @@ def key_depth(key: torch.Tensor) -> torch.Tensor:
     return (key >> 32).to(torch.int32).view(torch.float32)
 
 
-def nearest_keys(setup: FaceSetup, height: int, width: int) -> torch.Tensor:
-    """The nearest candidate's key per pixel, (B * H * W,) int64, ``EMPTY_KEY`` for background."""
-    F = setup.n_faces
-    keys = torch.full((setup.batch * height * width,), EMPTY_KEY, dtype=torch.int64, device=setup.coef.device)
+def visibility_torch(setup: FaceSetup, height: int, width: int) -> torch.Tensor:
+    """Nearest face index per pixel, (B, H, W) int64 with -1 for background."""
+    B, F = setup.batch, setup.n_faces
+    keys = torch.full((B * height * width,), EMPTY_KEY, dtype=torch.int64, device=setup.coef.device)
     for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
         inside, key = candidate_keys(setup.coef, face, y, x, F)
         pix = torch.div(face, F, rounding_mode="floor") * (height * width) + y * width + x
         keys.scatter_reduce_(0, pix[inside], key[inside], reduce="amin")
-    return keys
-
-
-def visibility_torch(setup: FaceSetup, height: int, width: int) -> torch.Tensor:
-    """Nearest face index per pixel, (B, H, W) int64 with -1 for background."""
-    keys = nearest_keys(setup, height, width)
     face_idx = torch.where(keys == EMPTY_KEY, -1, keys & 0xFFFFFFFF)
-    return face_idx.view(setup.batch, height, width)
+    return face_idx.view(B, height, width)

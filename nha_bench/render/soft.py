@@ -21,8 +21,8 @@ import torch.nn.functional as Fn
 
 from nha_bench.render.camera import project_unchecked
 from nha_bench.render.checks import RenderInputError, check_faces, check_K, check_size, check_verts
-from nha_bench.render.rasterize import DEFAULT_ZNEAR
-from nha_bench.render.raster_torch import CANDIDATE_BUDGET, EMPTY_KEY, candidate_keys, key_depth, nearest_keys
+from nha_bench.render.rasterize import DEFAULT_ZNEAR, visibility
+from nha_bench.render.raster_torch import CANDIDATE_BUDGET, candidate_keys, key_depth
 from nha_bench.render.setup import enumerate_pixels, setup_faces
 
 # (face, pixel) candidates per chunk; each holds a few dozen floats while evaluated
@@ -55,11 +55,11 @@ class _SoftAggregate(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, uv, faces, labels, band, bbox, coef, zlimit, hidden, sigma, width, hw, n_labels):
-        ctx.save_for_backward(uv, faces, labels, band, bbox, coef, zlimit)
-        ctx.args = (hidden, sigma, width, hw, n_labels)
+    def forward(ctx, uv, faces, labels, band, bbox, coef, front, hidden, sigma, width, hw, n_labels):
+        ctx.save_for_backward(uv, faces, labels, band, bbox, coef, *(front or (None, None)))
+        ctx.args = (front is not None, hidden, sigma, width, hw, n_labels)
         acc = uv.new_zeros(band.shape[0])
-        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, zlimit, hidden, width, hw, n_labels):
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, front, hidden, width, hw, n_labels):
             d2, _, _, _, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
             acc.index_add_(0, idx, Fn.logsigmoid(-torch.where(inside, d2, -d2) / sigma**2))
         return acc
@@ -67,11 +67,12 @@ class _SoftAggregate(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_acc):
-        uv, faces, labels, band, bbox, coef, zlimit = ctx.saved_tensors
-        hidden, sigma, width, hw, n_labels = ctx.args
+        uv, faces, labels, band, bbox, coef, limit, slope = ctx.saved_tensors
+        depth_tested, hidden, sigma, width, hw, n_labels = ctx.args
+        front = (limit, slope) if depth_tested else None
         B, V, F = uv.shape[0], uv.shape[1], faces.shape[0]
         grad = torch.zeros_like(uv).view(B * V, 2)
-        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, zlimit, hidden, width, hw, n_labels):
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, front, hidden, width, hw, n_labels):
             d2, k, t, r, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
             sgn = torch.where(inside, 1.0, -1.0).to(uv.dtype)
             # d/ds logsigmoid(-s / sigma^2) = -sigmoid(s / sigma^2) / sigma^2, with s = sgn * d2
@@ -82,44 +83,53 @@ class _SoftAggregate(torch.autograd.Function):
             vb = vid.gather(1, torch.remainder(k + 1, 3)[:, None]).squeeze(1)
             grad.index_add_(0, b * V + va, (w * (1 - t))[:, None] * r)
             grad.index_add_(0, b * V + vb, (w * t)[:, None] * r)
-        return grad.view(B, V, 2), *([None] * 11)
+        return grad.view(B, V, 2), *([None] * 12)
 
 
-def _band_candidates(uv, faces, labels, band, bbox, coef, zlimit, hidden: int | None, width: int, hw: int, n_labels: int):
+def _band_candidates(uv, faces, labels, band, bbox, coef, front, hidden: int | None, width: int, hw: int, n_labels: int):
     """Yield (face, x, y, flat (pixel, label) index, triangle uv (N, 3, 2)) for candidates in the band.
-    With ``zlimit``, a candidate behind it (``_in_front``) counts for label ``hidden``, or not at all."""
+    With ``front`` (``_front_surface``), a candidate hidden at its point nearest the pixel
+    (``_seen``) counts for label ``hidden``, or not at all."""
     B, F = uv.shape[0], faces.shape[0]
     per_face = uv.index_select(1, faces.reshape(-1)).view(B * F, 6)
     for face, y, x in enumerate_pixels(bbox, SOFT_BUDGET.get(uv.device.type, 1 << 20)):
         b = torch.div(face, F, rounding_mode="floor")
         pix = b * hw + y * width + x
         idx = pix * n_labels + labels[face - b * F]
-        if zlimit is None:
-            keep = band[idx]
-        else:
-            front = _in_front(coef[face], per_face.index_select(0, face).view(-1, 3, 2), x, y, zlimit[pix])
-            if hidden is None:
-                keep = front & band[idx]
+        hidden_idx = None if front is None or hidden is None else pix * n_labels + hidden
+        keep = torch.nonzero(band[idx] if hidden_idx is None else band[idx] | band[hidden_idx]).squeeze(1)
+        face, x, y, idx = face[keep], x[keep], y[keep], idx[keep]
+        tri = per_face.index_select(0, face).view(-1, 3, 2)
+        if front is not None:
+            seen = _seen(coef[face], tri, x, y, b[keep] * hw, width, hw // width, *front)
+            if hidden_idx is None:
+                keep = seen
             else:
-                idx = torch.where(front, idx, pix * n_labels + hidden)
+                idx = torch.where(seen, idx, idx - idx % n_labels + hidden)
                 keep = band[idx]
-        keep = torch.nonzero(keep).squeeze(1)
-        face = face[keep]
-        yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
+            keep = torch.nonzero(keep).squeeze(1)
+            face, x, y, idx, tri = face[keep], x[keep], y[keep], idx[keep], tri[keep]
+        yield face, x, y, idx, tri
 
 
-def _in_front(coef: torch.Tensor, tri: torch.Tensor, x: torch.Tensor, y: torch.Tensor, zlimit: torch.Tensor) -> torch.Tensor:
-    """Whether each face (setup coefficients (N, 16), screen triangle (N, 3, 2)) lies no deeper than
-    ``zlimit`` at pixel (x, y): its depth at the pixel inside the triangle, else at the point of the
-    triangle with the pixel's barycentrics clamped to >= 0 (extending the plane instead would put
-    grazing faces at any depth). Always true where ``zlimit`` is inf (off the coverage)."""
+def _seen(coef, tri, x, y, image_start, width: int, height: int, limit: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    """Whether faces (setup coefficients (N, 16), screen triangles (N, 3, 2)) are seen near pixels
+    (x, y): at the face's point nearest the pixel centre (the centre itself inside the triangle, else
+    the point with the centre's barycentrics clamped to >= 0), the face lies no deeper than the front
+    surface there. That surface's depth at the point is taken as its depth at the centre of the point's
+    pixel plus its depth slope times the distance (``_front_surface``: ``limit`` already holds the
+    tolerance), so a steep visible surface near an outline still compares equal with itself."""
     xc, yc = x.to(coef.dtype) + 0.5, y.to(coef.dtype) + 0.5
     bary = torch.stack([coef[:, 3 * i] * xc + coef[:, 3 * i + 1] * yc + coef[:, 3 * i + 2] for i in range(3)], -1)
     bary = bary.clamp_min(0.0)
     bary = bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
     point = (bary[..., None] * tri.detach().to(coef.dtype)).sum(1)
     inv_z = coef[:, 9] * point[:, 0] + coef[:, 10] * point[:, 1] + coef[:, 11]
-    return torch.isinf(zlimit) | ((inv_z > 0) & (inv_z * zlimit >= 1.0))
+    px = point[:, 0].floor().clamp(0, width - 1)
+    py = point[:, 1].floor().clamp(0, height - 1)
+    pixel = image_start + py.long() * width + px.long()
+    reach = limit[pixel] + slope[pixel] * (point - torch.stack([px, py], -1) - 0.5).norm(dim=-1)
+    return torch.isinf(reach) | ((inv_z > 0) & (inv_z * reach >= 1.0))
 
 
 def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Tensor, hidden: int | None) -> torch.Tensor:
@@ -154,10 +164,19 @@ def _box_max(img: torch.Tensor, k: int) -> torch.Tensor:
     return Fn.max_pool2d(img, (1, k), stride=1, padding=(0, k // 2))
 
 
-def _nearest_depth(setup, height: int, width: int) -> torch.Tensor:
-    """Depth of the nearest face per pixel, (B * H * W,) float32, inf off the coverage."""
-    keys = nearest_keys(setup, height, width)
-    return torch.where(keys == EMPTY_KEY, math.inf, key_depth(keys))
+def _front_surface(setup, height: int, width: int, tolerance: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per pixel (flat, B * H * W): the nearest face's depth at the pixel centre plus ``tolerance``
+    (inf off the coverage), and that face's depth change per pixel, z^2 |grad(1/z)| (the
+    rasterizer's visibility search: Triton on CUDA)."""
+    face = visibility(setup, height, width, "auto")
+    batch = torch.arange(setup.batch, device=face.device)[:, None, None] * setup.n_faces
+    c = setup.coef[(face + batch).clamp_min(0)]
+    y, x = torch.meshgrid(torch.arange(height, device=face.device), torch.arange(width, device=face.device), indexing="ij")
+    z = 1.0 / (c[..., 9] * (x + 0.5) + c[..., 10] * (y + 0.5) + c[..., 11]).clamp_min(1e-12)
+    covered = face >= 0
+    limit = torch.where(covered, z + tolerance, math.inf)
+    slope = torch.where(covered, z.square() * torch.hypot(c[..., 9], c[..., 10]), 0.0)
+    return limit.reshape(-1), slope.reshape(-1)
 
 
 def _check_labels(face_labels, n_faces: int, n_labels: int, device) -> torch.Tensor:
@@ -228,33 +247,35 @@ def soft_silhouette(
     # 1) hard per-label coverage, and the band of pixels within `radius` of a label boundary
     hard = torch.zeros(B * HW * L, dtype=torch.bool, device=dev)
     setup = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces)
-    zlimit = None if math.isinf(depth_tolerance) else _nearest_depth(setup, height, width) + depth_tolerance
+    front = None if math.isinf(depth_tolerance) else _front_surface(setup, height, width, depth_tolerance)
     for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
         inside, key = candidate_keys(setup.coef, face, y, x, F)
         pix = torch.div(face, F, rounding_mode="floor") * HW + y * width + x
         idx = pix * L + labels[face % F]
-        if zlimit is not None:
-            front = key_depth(key) <= zlimit[pix]
+        if front is not None:
+            seen = key_depth(key) <= front[0][pix]  # at the pixel centre: no slope term
             if hidden_label is None:
-                inside &= front
+                inside &= seen
             else:
-                idx = torch.where(front, idx, pix * L + hidden_label)
+                idx = torch.where(seen, idx, pix * L + hidden_label)
         hard.index_fill_(0, idx[inside], True)
     img = hard.view(B, height, width, L).permute(0, 3, 1, 2).float()
     k = 2 * math.ceil(radius) + 1
     grown = _box_max(img, k)
     shrunk = -_box_max(-img, k)
     band_img = grown > shrunk  # (B, L, H, W)
-    if zlimit is not None and hidden_label is not None:
-        # the hidden label is soft wherever any label is, so the union over labels keeps every face
-        band_img[:, hidden_label] |= band_img.any(1)
+    if front is not None and hidden_label is not None:
+        # the hidden label is soft along the outline only, so that there the union over labels keeps
+        # every face (inside the coverage the union is 1 anyway)
+        cover = img.amax(1, keepdim=True)
+        band_img[:, hidden_label] = (_box_max(cover, k) > -_box_max(-cover, k))[:, 0]
     band = band_img.permute(0, 2, 3, 1).reshape(-1)
 
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
     wide = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces, expand=radius)
-    bbox = _prune_to_band(wide.bbox, band_img, labels, None if zlimit is None else hidden_label)
+    bbox = _prune_to_band(wide.bbox, band_img, labels, None if front is None else hidden_label)
     uv = project_unchecked(verts_cam, K)
-    acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, wide.coef, zlimit, hidden_label, float(sigma), width, HW, L)
+    acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, wide.coef, front, hidden_label, float(sigma), width, HW, L)
     soft = 1.0 - torch.exp(acc)
     out = torch.where(band, soft, hard.to(soft.dtype))
     return out.view(B, height, width, L)
