@@ -64,7 +64,8 @@ def sync(device: str) -> None:
 def run_case(verts, faces, size: int, batch: int, backend: str, device: str, iters: int, warmup: int, prof: bool = False) -> dict:
     """Time ``iters`` forward+backward iterations; return the median and peak memory.
 
-    backend "soft" times soft_silhouette (sigma 1 px, 4 face labels) instead of the rasterizer.
+    backend "soft" times soft_silhouette (sigma 1 px, 4 face labels) instead of the rasterizer;
+    "soft_depth" the same with its depth test (1 mm, hidden faces to a 5th label).
     """
     f = 900.0 * size / 512  # head fills ~60% of the image height
     K = torch.tensor([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]], device=device)
@@ -86,8 +87,9 @@ def run_case(verts, faces, size: int, batch: int, backend: str, device: str, ite
 
     def step():
         v = vb.clone().requires_grad_(True)
-        if backend == "soft":
-            sil = soft_silhouette(v, fa, K, size, size, sigma=1.0, face_labels=labels, n_labels=4)
+        if backend in ("soft", "soft_depth"):
+            depth = {"depth_tolerance": 1.0, "hidden_label": 4} if backend == "soft_depth" else {}
+            sil = soft_silhouette(v, fa, K, size, size, sigma=1.0, face_labels=labels, n_labels=4 + bool(depth), **depth)
             sil.square().mean().backward()
             return rasterize(v.detach(), fa, K, size, size), v.grad
         n = vertex_normals(v, fa)
@@ -165,7 +167,8 @@ def write_md(results: list[dict], agree: list[dict], path: Path, meta: dict) -> 
         "",
         "One iteration: `vertex_normals` + `rasterize` + `interpolate` (3-channel normals) + loss +",
         "`backward()` to the vertices; backend `soft` times `soft_silhouette` (sigma 1 px, 4 quadrant labels) +",
-        "`backward()` instead. Mesh: head-like deformed UV sphere (mm, 500 mm from the",
+        "`backward()` instead, `soft_depth` the same with its depth test (1 mm; hidden faces to a 5th label).",
+        "Mesh: head-like deformed UV sphere (mm, 500 mm from the",
         "camera), face count per row. Median over the timed iterations after warm-up.",
         "",
         "Commands:",

@@ -1,6 +1,7 @@
 """NHA's soft semantic classes against the ground-truth parsing on four training frames of a fitted
 subject: per row GT parsing | predicted class map | GT parsing with the predicted outline (yellow).
-Colours: skin tan, eyes blue, ears green, hair brown, mouth red, clothes grey (real clips' parsing).
+Colours: skin tan, eyes blue, ears green, hair brown, mouth red, clothes grey (real clips' parsing);
+black inside the predicted head: a class no parsing label matches wins (ICT's ear band, hidden surfaces).
 Run as: python reports/nha/semantic_overlay.py SUBJECT CHECKPOINT_DIR OVERRIDES_JSON OUT.png"""
 import json
 import sys
@@ -11,6 +12,7 @@ import torch
 
 from nha_bench.datasets.format import LABEL_COLOURS, Subject
 from nha_bench.methods.nha import Nha
+from nha_bench.methods.nha.avatar import PARSING_OF_SEMANTIC
 
 FRAMES = (0, 12, 37, 120)  # frontal start, both sides of the head turn, a later frame
 
@@ -24,7 +26,8 @@ with torch.no_grad():
 rows = []
 for b in range(len(FRAMES)):
     covered = 1.0 - np.prod(1.0 - soft[b], axis=0) > 0.5
-    labels = np.where(covered, soft[b].argmax(0) + 1, 0)
+    parsing_of = np.array(list(PARSING_OF_SEMANTIC) + [0] * (soft.shape[1] - len(PARSING_OF_SEMANTIC)))
+    labels = np.where(covered, parsing_of[soft[b].argmax(0)], 0)
     truth = data.parsing[b].reshape(data.height, data.width).numpy().astype(int)
     outline = covered & ~(np.roll(covered, 1, 0) & np.roll(covered, -1, 0) & np.roll(covered, 1, 1) & np.roll(covered, -1, 1))
     overlay = LABEL_COLOURS[truth].copy()

@@ -64,9 +64,12 @@ class NhaConfig:
     w_semantic: Stagewise = (2.0, 0.0, 2.0)
     # inf: every front-facing face counts for its semantic class, occlusion ignored (SoftRas), so the
     # eyeballs behind the lids label 6-9x the eye pixels the parsing has and the far ear shows through
-    # the cheek. A number of mm: on the head's coverage a face counts only where its plane lies at most
-    # that far behind the visible surface, as the official code's z-buffered label renders see it
-    # (off the coverage every face counts, so the outline keeps its gradient).
+    # the cheek. A number of mm: a face counts for its class only where it lies at most that far
+    # behind the front surface (the official code renders its labels through the z-buffer), else
+    # for the "hidden" class, which only the silhouette sees. With 1 mm and the "pinna" ear class, one
+    # seed: subject_f2 2.07 vs 1.93-1.95 mm full-head distance, d3's L1 0.059 vs 0.060-0.063 (subject_m1
+    # 3.89 vs 4.15-4.20 with a first version of the test); stage-1 steps 30-43 % slower
+    # (reports/nha/README.md, session 18)
     semantic_depth_tolerance_mm: float = math.inf
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
     # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap; the band
