@@ -4,12 +4,13 @@ Coverage of label k at pixel q: 1 - prod_{faces j with label k} (1 - sigmoid(+-d
 with d_j the 2D distance (pixels) from the pixel centre to triangle j, + inside and - outside
 (Liu et al., Soft Rasterizer, 2019, with sigma as a length in pixels instead of NDC^2). Occlusion
 is ignored, as in SoftRas silhouettes, unless a ``depth_tolerance`` is given: then a face counts for
-its label at a pixel of the coverage only where it lies at most that far behind the nearest face there
-(off the coverage every face counts, so the outline's gradient stays), and elsewhere for
-``hidden_label``, if given, so that the union over all labels stays the occlusion-free silhouette
-(SoftRas has no depth test, and pytorch3d's z-blending is not installable here). Faces further than r = sigma * sqrt(ln((1-eps)/eps)) from a pixel
-contribute less than eps and are skipped; pixels further than r from every label boundary of the
-hard coverage are set to that hard value (0 or 1) and carry no gradient.
+its label at a pixel only if, at its point nearest that pixel, it lies at most that far behind the
+front surface (always, where that point is off the coverage), and otherwise for ``hidden_label``, if
+given, so that the union over all labels stays the occlusion-free silhouette (a depth test written
+here because pytorch3d's z-aware blending is not installable). Faces further than
+r = sigma * sqrt(ln((1-eps)/eps)) from a pixel contribute less than eps and are skipped; pixels
+further than r from every label boundary of the hard coverage are set to that hard value (0 or 1)
+and carry no gradient.
 """
 
 from __future__ import annotations
