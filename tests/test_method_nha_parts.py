@@ -287,7 +287,8 @@ def test_depth_tested_semantics_count_a_class_where_its_surface_is_seen():
     assert soft_seen[0, eyes].sum() > (visible == eyes).sum()  # the visible eyes, with their soft edge
     assert soft_every[0, hidden].max() == 0 and soft_seen[0, hidden].sum() > 500  # eyeballs, mouth socket
     union = lambda soft: 1 - torch.prod(1 - soft, dim=1)  # noqa: E731
-    assert (union(soft_seen) - union(soft_every)).abs().max() < 0.05  # soft / hard swaps at class edges
+    change = (union(soft_seen) - union(soft_every)).abs()  # soft / hard swaps at a few class edges
+    assert (change > 0.01).sum() < 0.005 * (union(soft_every) > 0.01).sum()
     assert abs(union(soft_seen).sum() - union(soft_every).sum()) < 1e-3 * union(soft_every).sum()
 
 

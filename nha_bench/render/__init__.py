@@ -9,8 +9,8 @@ No backface culling unless ``cull_backfaces=True`` (front = counter-clockwise se
   barycentrics and depth recomputed with autograd, so gradients reach the vertices.
 - ``interpolate``: per-vertex attributes -> per-pixel, differentiable w.r.t. attributes and vertices.
 - ``soft_silhouette``: SoftRas-style per-label coverage (occlusion ignored, or with
-  ``depth_tolerance`` a per-candidate depth test against the front surface, hidden faces going to
-  ``hidden_label``); ``sigma`` in pixels. With ``cull_backfaces=True`` a closed mesh keeps the same
+  ``depth_tolerance`` a depth test of each face's centroid against the front surface, hidden faces
+  going to ``hidden_label``); ``sigma`` in pixels. With ``cull_backfaces=True`` a closed mesh keeps the same
   hard outline, but fewer faces add up near it, so soft values there are lower.
 - ``backend``: "auto" (Triton on CUDA, PyTorch otherwise), "torch" or "triton".
 """

@@ -30,11 +30,6 @@ def candidate_keys(coef: torch.Tensor, face: torch.Tensor, y: torch.Tensor, x: t
     return inside, key
 
 
-def key_depth(key: torch.Tensor) -> torch.Tensor:
-    """The float32 depth packed in the high half of ``candidate_keys``' keys."""
-    return (key >> 32).to(torch.int32).view(torch.float32)
-
-
 def visibility_torch(setup: FaceSetup, height: int, width: int) -> torch.Tensor:
     """Nearest face index per pixel, (B, H, W) int64 with -1 for background."""
     B, F = setup.batch, setup.n_faces

@@ -4,10 +4,10 @@ Coverage of label k at pixel q: 1 - prod_{faces j with label k} (1 - sigmoid(+-d
 with d_j the 2D distance (pixels) from the pixel centre to triangle j, + inside and - outside
 (Liu et al., Soft Rasterizer, 2019, with sigma as a length in pixels instead of NDC^2). Occlusion
 is ignored, as in SoftRas silhouettes, unless a ``depth_tolerance`` is given: then a face counts for
-its label at a pixel only if, at its point nearest that pixel, it lies at most that far behind the
-front surface (always, where that point is off the coverage), and otherwise for ``hidden_label``, if
-given, so that the union over all labels stays the occlusion-free silhouette (a depth test written
-here because pytorch3d's z-aware blending is not installable). Faces further than
+its label only if, at its centroid, it lies at most that far behind the front surface (always, where
+the centroid is off the coverage), and otherwise for ``hidden_label``, if given, so that the union
+over all labels stays the occlusion-free silhouette (a depth test written here because pytorch3d's
+z-aware blending is not installable). Faces further than
 r = sigma * sqrt(ln((1-eps)/eps)) from a pixel contribute less than eps and are skipped; pixels
 further than r from every label boundary of the hard coverage are set to that hard value (0 or 1)
 and carry no gradient.
@@ -23,7 +23,7 @@ import torch.nn.functional as Fn
 from nha_bench.render.camera import project_unchecked
 from nha_bench.render.checks import RenderInputError, check_faces, check_K, check_size, check_verts
 from nha_bench.render.rasterize import DEFAULT_ZNEAR, visibility
-from nha_bench.render.raster_torch import CANDIDATE_BUDGET, candidate_keys, key_depth
+from nha_bench.render.raster_torch import CANDIDATE_BUDGET, candidate_keys
 from nha_bench.render.setup import enumerate_pixels, setup_faces
 
 # (face, pixel) candidates per chunk; each holds a few dozen floats while evaluated
@@ -56,11 +56,11 @@ class _SoftAggregate(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, uv, faces, labels, band, bbox, coef, front, hidden, sigma, width, hw, n_labels):
-        ctx.save_for_backward(uv, faces, labels, band, bbox, coef, *(front or (None, None)))
-        ctx.args = (front is not None, hidden, sigma, width, hw, n_labels)
+    def forward(ctx, uv, faces, labels, band, bbox, seen, hidden, sigma, width, hw, n_labels):
+        ctx.save_for_backward(uv, faces, labels, band, bbox, seen)
+        ctx.args = (hidden, sigma, width, hw, n_labels)
         acc = uv.new_zeros(band.shape[0])
-        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, front, hidden, width, hw, n_labels):
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, seen, hidden, width, hw, n_labels):
             d2, _, _, _, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
             acc.index_add_(0, idx, Fn.logsigmoid(-torch.where(inside, d2, -d2) / sigma**2))
         return acc
@@ -68,12 +68,11 @@ class _SoftAggregate(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_acc):
-        uv, faces, labels, band, bbox, coef, limit, slope = ctx.saved_tensors
-        depth_tested, hidden, sigma, width, hw, n_labels = ctx.args
-        front = (limit, slope) if depth_tested else None
+        uv, faces, labels, band, bbox, seen = ctx.saved_tensors
+        hidden, sigma, width, hw, n_labels = ctx.args
         B, V, F = uv.shape[0], uv.shape[1], faces.shape[0]
         grad = torch.zeros_like(uv).view(B * V, 2)
-        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, coef, front, hidden, width, hw, n_labels):
+        for face, x, y, idx, tri in _band_candidates(uv, faces, labels, band, bbox, seen, hidden, width, hw, n_labels):
             d2, k, t, r, inside = _closest(tri, x.to(tri.dtype) + 0.5, y.to(tri.dtype) + 0.5)
             sgn = torch.where(inside, 1.0, -1.0).to(uv.dtype)
             # d/ds logsigmoid(-s / sigma^2) = -sigmoid(s / sigma^2) / sigma^2, with s = sgn * d2
@@ -84,53 +83,48 @@ class _SoftAggregate(torch.autograd.Function):
             vb = vid.gather(1, torch.remainder(k + 1, 3)[:, None]).squeeze(1)
             grad.index_add_(0, b * V + va, (w * (1 - t))[:, None] * r)
             grad.index_add_(0, b * V + vb, (w * t)[:, None] * r)
-        return grad.view(B, V, 2), *([None] * 12)
+        return grad.view(B, V, 2), *([None] * 10)
 
 
-def _band_candidates(uv, faces, labels, band, bbox, coef, front, hidden: int | None, width: int, hw: int, n_labels: int):
+def _band_candidates(uv, faces, labels, band, bbox, seen, hidden: int | None, width: int, hw: int, n_labels: int):
     """Yield (face, x, y, flat (pixel, label) index, triangle uv (N, 3, 2)) for candidates in the band.
-    With ``front`` (``_front_surface``), a candidate hidden at its point nearest the pixel
-    (``_seen``) counts for label ``hidden``, or not at all."""
+    With ``seen`` (``_seen_faces``), a face not seen counts for label ``hidden``, or not at all."""
     B, F = uv.shape[0], faces.shape[0]
     per_face = uv.index_select(1, faces.reshape(-1)).view(B * F, 6)
     for face, y, x in enumerate_pixels(bbox, SOFT_BUDGET.get(uv.device.type, 1 << 20)):
         b = torch.div(face, F, rounding_mode="floor")
         pix = b * hw + y * width + x
         idx = pix * n_labels + labels[face - b * F]
-        hidden_idx = None if front is None or hidden is None else pix * n_labels + hidden
-        keep = torch.nonzero(band[idx] if hidden_idx is None else band[idx] | band[hidden_idx]).squeeze(1)
-        face, x, y, idx = face[keep], x[keep], y[keep], idx[keep]
-        tri = per_face.index_select(0, face).view(-1, 3, 2)
-        if front is not None:
-            seen = _seen(coef[face], tri, x, y, b[keep] * hw, width, hw // width, *front)
-            if hidden_idx is None:
-                keep = seen
-            else:
-                idx = torch.where(seen, idx, idx - idx % n_labels + hidden)
-                keep = band[idx]
-            keep = torch.nonzero(keep).squeeze(1)
-            face, x, y, idx, tri = face[keep], x[keep], y[keep], idx[keep], tri[keep]
-        yield face, x, y, idx, tri
+        if seen is None:
+            keep = band[idx]
+        elif hidden is None:
+            keep = band[idx] & seen[face]
+        else:
+            idx = torch.where(seen[face], idx, pix * n_labels + hidden)
+            keep = band[idx]
+        keep = torch.nonzero(keep).squeeze(1)
+        face = face[keep]
+        yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
 
 
-def _seen(coef, tri, x, y, image_start, width: int, height: int, limit: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
-    """Whether faces (setup coefficients (N, 16), screen triangles (N, 3, 2)) are seen near pixels
-    (x, y): at the face's point nearest the pixel centre (the centre itself inside the triangle, else
-    the point with the centre's barycentrics clamped to >= 0), the face lies no deeper than the front
-    surface there. That surface's depth at the point is taken as its depth at the centre of the point's
-    pixel plus its depth slope times the distance (``_front_surface``: ``limit`` already holds the
-    tolerance), so a steep visible surface near an outline still compares equal with itself."""
-    xc, yc = x.to(coef.dtype) + 0.5, y.to(coef.dtype) + 0.5
-    bary = torch.stack([coef[:, 3 * i] * xc + coef[:, 3 * i + 1] * yc + coef[:, 3 * i + 2] for i in range(3)], -1)
-    bary = bary.clamp_min(0.0)
-    bary = bary / bary.sum(-1, keepdim=True).clamp_min(1e-12)
-    point = (bary[..., None] * tri.detach().to(coef.dtype)).sum(1)
-    inv_z = coef[:, 9] * point[:, 0] + coef[:, 10] * point[:, 1] + coef[:, 11]
-    px = point[:, 0].floor().clamp(0, width - 1)
-    py = point[:, 1].floor().clamp(0, height - 1)
-    pixel = image_start + py.long() * width + px.long()
-    reach = limit[pixel] + slope[pixel] * (point - torch.stack([px, py], -1) - 0.5).norm(dim=-1)
-    return torch.isinf(reach) | ((inv_z > 0) & (inv_z * reach >= 1.0))
+def _seen_faces(setup, verts_cam: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, height: int, width: int, tolerance: float) -> torch.Tensor:
+    """(B * F,) whether each face is seen: at its centroid it lies at most ``tolerance`` behind the
+    front surface, whose depth there is taken as its depth at the centre of the centroid's pixel plus
+    its depth slope times the distance (a steep visible surface near an outline then still compares
+    equal with itself); a face whose centroid is off the coverage or the image is seen. One test per
+    face, not per (face, pixel): the subdivided head's faces are smaller than a pixel at 256^2."""
+    limit, slope = _front_surface(setup, height, width, tolerance)
+    centroid = project_unchecked(verts_cam.detach().float(), K.detach().float()).index_select(1, faces.reshape(-1))
+    centroid = centroid.view(setup.batch, -1, 3, 2).mean(2).reshape(-1, 2)  # (B * F, 2)
+    c = setup.coef
+    inv_z = c[:, 9] * centroid[:, 0] + c[:, 10] * centroid[:, 1] + c[:, 11]
+    inside = (centroid[:, 0] >= 0) & (centroid[:, 0] < width) & (centroid[:, 1] >= 0) & (centroid[:, 1] < height)
+    px = centroid[:, 0].floor().clamp(0, width - 1)
+    py = centroid[:, 1].floor().clamp(0, height - 1)
+    batch = torch.arange(setup.batch, device=c.device).repeat_interleave(setup.n_faces)
+    pixel = batch * (height * width) + py.long() * width + px.long()
+    reach = limit[pixel] + slope[pixel] * (centroid - torch.stack([px, py], -1) - 0.5).norm(dim=-1)
+    return ~inside | torch.isinf(reach) | ((inv_z > 0) & (inv_z * reach >= 1.0))
 
 
 def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Tensor, hidden: int | None) -> torch.Tensor:
@@ -220,9 +214,9 @@ def soft_silhouette(
     """Soft per-label coverage (B, H, W, n_labels) in [0, 1]; ``sigma`` is the edge width in pixels.
 
     As sigma -> 0 it tends to the hard per-label mask. ``depth_tolerance`` (camera units, e.g. metres):
-    inside the coverage, a face counts for its label only at most this far behind the nearest face
-    (inf: occlusion ignored), and further behind for ``hidden_label`` (None: not at all). Same camera
-    convention and near-plane rule as :func:`rasterize`.
+    a face counts for its label only if its centroid lies at most this far behind the front surface
+    (inf: occlusion ignored), else for ``hidden_label`` (None: not at all). Same camera convention and
+    near-plane rule as :func:`rasterize`.
     """
     verts_cam = check_verts(verts_cam, finite=False)
     faces = check_faces(faces, verts_cam.shape[1], verts_cam.device)
@@ -248,24 +242,23 @@ def soft_silhouette(
     # 1) hard per-label coverage, and the band of pixels within `radius` of a label boundary
     hard = torch.zeros(B * HW * L, dtype=torch.bool, device=dev)
     setup = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces)
-    front = None if math.isinf(depth_tolerance) else _front_surface(setup, height, width, depth_tolerance)
+    seen = None if math.isinf(depth_tolerance) else _seen_faces(setup, verts_cam, faces, K, height, width, depth_tolerance)
     for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
-        inside, key = candidate_keys(setup.coef, face, y, x, F)
+        inside, _ = candidate_keys(setup.coef, face, y, x, F)
         pix = torch.div(face, F, rounding_mode="floor") * HW + y * width + x
         idx = pix * L + labels[face % F]
-        if front is not None:
-            seen = key_depth(key) <= front[0][pix]  # at the pixel centre: no slope term
+        if seen is not None:
             if hidden_label is None:
-                inside &= seen
+                inside &= seen[face]
             else:
-                idx = torch.where(seen, idx, pix * L + hidden_label)
+                idx = torch.where(seen[face], idx, pix * L + hidden_label)
         hard.index_fill_(0, idx[inside], True)
     img = hard.view(B, height, width, L).permute(0, 3, 1, 2).float()
     k = 2 * math.ceil(radius) + 1
     grown = _box_max(img, k)
     shrunk = -_box_max(-img, k)
     band_img = grown > shrunk  # (B, L, H, W)
-    if front is not None and hidden_label is not None:
+    if seen is not None and hidden_label is not None:
         # the hidden label is soft along the outline only, so that there the union over labels keeps
         # every face (inside the coverage the union is 1 anyway)
         cover = img.amax(1, keepdim=True)
@@ -274,9 +267,9 @@ def soft_silhouette(
 
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
     wide = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces, expand=radius)
-    bbox = _prune_to_band(wide.bbox, band_img, labels, None if front is None else hidden_label)
+    bbox = _prune_to_band(wide.bbox, band_img, labels, None if seen is None else hidden_label)
     uv = project_unchecked(verts_cam, K)
-    acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, wide.coef, front, hidden_label, float(sigma), width, HW, L)
+    acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, seen, hidden_label, float(sigma), width, HW, L)
     soft = 1.0 - torch.exp(acc)
     out = torch.where(band, soft, hard.to(soft.dtype))
     return out.view(B, height, width, L)
