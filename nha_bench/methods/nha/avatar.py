@@ -172,8 +172,8 @@ class NhaAvatar(nn.Module):
     def semantics(self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float) -> Tensor:
         """Soft per-class silhouettes (B, len(SEMANTIC), H, W). Back faces are culled (the outline of a
         closed surface is unchanged, and the cost halves). Occlusion is ignored unless
-        ``semantic_depth_tolerance_mm`` is finite: then, on the head's coverage, a class counts only
-        through faces at most that far behind the visible surface, the others count as ``hidden``."""
+        ``semantic_depth_tolerance_mm`` is finite: then a face whose centroid lies further than that
+        behind the visible surface counts as ``hidden`` instead of its class."""
         soft = soft_silhouette(
             verts_cam, self.faces, K, height, width, sigma=sigma, face_labels=self.face_labels,
             n_labels=len(SEMANTIC), cull_backfaces=True, depth_tolerance=self.cfg.semantic_depth_tolerance_mm / 1000.0,
