@@ -14,6 +14,7 @@ from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, SEMANTIC, NhaAvatar, op
 from nha_bench.methods.nha.config import get_config
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
 from nha_bench.methods.nha.perceptual import SUBSTITUTE, PerceptualLoss
+from nha_bench.render import rasterize
 
 
 def test_landmark_and_eyelid_terms_match_hand_values():
@@ -264,7 +265,7 @@ def _frontal_semantics(avatar: NhaAvatar, size: int = 64) -> tuple[torch.Tensor,
     K = torch.tensor([[110.0 * size / 64, 0, size / 2], [0, 110.0 * size / 64, size / 2], [0, 0, 1]])
     with torch.no_grad():
         verts = avatar.geometry(params).verts_cam
-        frags = avatar.rasterize(verts, K, size, size)
+        frags = rasterize(verts, avatar.faces, K, size, size)
         soft = avatar.semantics(verts, K, size, size, 1.0)
     visible = torch.where(frags.face_idx >= 0, avatar.face_labels[frags.face_idx.clamp_min(0)], -1)
     return soft, visible

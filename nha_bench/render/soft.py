@@ -107,17 +107,17 @@ def _band_candidates(uv, faces, labels, band, bbox, seen, hidden: int | None, wi
         yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
 
 
-def _seen_faces(setup, verts_cam: torch.Tensor, faces: torch.Tensor, K: torch.Tensor, height: int, width: int, tolerance: float) -> torch.Tensor:
+def _seen_faces(setup, uv: torch.Tensor, faces: torch.Tensor, height: int, width: int, tolerance: float) -> torch.Tensor:
     """(B * F,) whether each face is seen: at its centroid it lies at most ``tolerance`` behind the
     front surface, whose depth there is taken as its depth at the centre of the centroid's pixel plus
     its depth slope times the distance (a steep visible surface near an outline then still compares
     equal with itself); a face whose centroid is off the coverage or the image is seen. One test per
     face, not per (face, pixel): the subdivided head's faces are smaller than a pixel at 256^2."""
     limit, slope = _front_surface(setup, height, width, tolerance)
-    centroid = project_unchecked(verts_cam.detach().float(), K.detach().float()).index_select(1, faces.reshape(-1))
-    centroid = centroid.view(setup.batch, -1, 3, 2).mean(2).reshape(-1, 2)  # (B * F, 2)
     c = setup.coef
-    inv_z = c[:, 9] * centroid[:, 0] + c[:, 10] * centroid[:, 1] + c[:, 11]
+    centroid = uv.detach().to(c.dtype).index_select(1, faces.reshape(-1))
+    centroid = centroid.view(setup.batch, -1, 3, 2).mean(2).reshape(-1, 2)  # (B * F, 2)
+    inv_z = _inv_depth(c, centroid[:, 0], centroid[:, 1])
     inside = (centroid[:, 0] >= 0) & (centroid[:, 0] < width) & (centroid[:, 1] >= 0) & (centroid[:, 1] < height)
     px = centroid[:, 0].floor().clamp(0, width - 1)
     py = centroid[:, 1].floor().clamp(0, height - 1)
@@ -167,11 +167,16 @@ def _front_surface(setup, height: int, width: int, tolerance: float) -> tuple[to
     batch = torch.arange(setup.batch, device=face.device)[:, None, None] * setup.n_faces
     c = setup.coef[(face + batch).clamp_min(0)]
     y, x = torch.meshgrid(torch.arange(height, device=face.device), torch.arange(width, device=face.device), indexing="ij")
-    z = 1.0 / (c[..., 9] * (x + 0.5) + c[..., 10] * (y + 0.5) + c[..., 11]).clamp_min(1e-12)
+    z = 1.0 / _inv_depth(c, x + 0.5, y + 0.5).clamp_min(1e-12)
     covered = face >= 0
     limit = torch.where(covered, z + tolerance, math.inf)
     slope = torch.where(covered, z.square() * torch.hypot(c[..., 9], c[..., 10]), 0.0)
     return limit.reshape(-1), slope.reshape(-1)
+
+
+def _inv_depth(coef: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1/z of faces (setup coefficients (..., 16)) at screen points (x, y): affine in pixels."""
+    return coef[..., 9] * x + coef[..., 10] * y + coef[..., 11]
 
 
 def _check_labels(face_labels, n_faces: int, n_labels: int, device) -> torch.Tensor:
@@ -242,7 +247,8 @@ def soft_silhouette(
     # 1) hard per-label coverage, and the band of pixels within `radius` of a label boundary
     hard = torch.zeros(B * HW * L, dtype=torch.bool, device=dev)
     setup = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces)
-    seen = None if math.isinf(depth_tolerance) else _seen_faces(setup, verts_cam, faces, K, height, width, depth_tolerance)
+    uv = project_unchecked(verts_cam, K)
+    seen = None if math.isinf(depth_tolerance) else _seen_faces(setup, uv, faces, height, width, depth_tolerance)
     for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
         inside, _ = candidate_keys(setup.coef, face, y, x, F)
         pix = torch.div(face, F, rounding_mode="floor") * HW + y * width + x
@@ -268,7 +274,6 @@ def soft_silhouette(
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
     wide = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces, expand=radius)
     bbox = _prune_to_band(wide.bbox, band_img, labels, None if seen is None else hidden_label)
-    uv = project_unchecked(verts_cam, K)
     acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, seen, hidden_label, float(sigma), width, HW, L)
     soft = 1.0 - torch.exp(acc)
     out = torch.where(band, soft, hard.to(soft.dtype))

@@ -18,7 +18,7 @@ from nha_bench.head.regions import pinna_mask
 from nha_bench.methods.nha.config import NhaConfig
 from nha_bench.methods.nha.losses import unique_edges
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
-from nha_bench.render import Fragments, interpolate, project, rasterize, soft_silhouette, vertex_normals
+from nha_bench.render import interpolate, project, rasterize, soft_silhouette, vertex_normals
 from nha_bench.tracking.camera import model_to_camera
 
 # semantic classes of mesh faces (soft-silhouette labels) and the parsing label each matches; the
@@ -165,10 +165,6 @@ class NhaAvatar(nn.Module):
         """(B, 68, 2) projected landmarks in pixels."""
         return project(self.head.landmarks(verts_cam), K)
 
-    def rasterize(self, verts_cam: Tensor, K: Tensor, height: int, width: int) -> Fragments:
-        """The hard rasterization of the posed mesh that ``shade`` colours."""
-        return rasterize(verts_cam, self.faces, K, height, width)
-
     def semantics(self, verts_cam: Tensor, K: Tensor, height: int, width: int, sigma: float) -> Tensor:
         """Soft per-class silhouettes (B, len(SEMANTIC), H, W). Back faces are culled (the outline of a
         closed surface is unchanged, and the cost halves). Occlusion is ignored unless
@@ -181,10 +177,12 @@ class NhaAvatar(nn.Module):
         )
         return soft.permute(0, 3, 1, 2)
 
-    def shade(self, verts_cam: Tensor, frags: Fragments, params: HeadParams, with_rgb: bool) -> dict[str, Tensor]:
+    def shade(
+        self, verts_cam: Tensor, params: HeadParams, K: Tensor, height: int, width: int, with_rgb: bool
+    ) -> dict[str, Tensor]:
         """Camera-space normals (B, 3, H, W), coverage (B, 1, H, W) and, when ``with_rgb``, T's
-        colours (B, 3, H, W) (zero off the surface) of the rasterized mesh ``frags``."""
-        height, width = frags.face_idx.shape[1:]
+        colours (B, 3, H, W) (zero off the surface) of the rasterized mesh."""
+        frags = rasterize(verts_cam, self.faces, K, height, width)
         normals = interpolate(vertex_normals(verts_cam, self.faces), self.faces, frags)
         normals = normals / normals.norm(dim=-1, keepdim=True).clamp_min(1e-8)
         cover = frags.mask

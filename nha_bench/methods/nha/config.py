@@ -9,8 +9,8 @@ CPU in seconds (tests, demo).
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 
 from nha_bench.errors import NhaBenchError

@@ -197,7 +197,7 @@ class Nha(Method):
                 union = 1.0 - torch.prod(1.0 - sem, dim=1, keepdim=True)
                 terms["silhouette"] = w["silhouette"] * L.soft_xor(union, data.head)
         if use_normal or use_rgb:
-            sh = av.shade(geo.verts_cam, av.rasterize(geo.verts_cam, K, h, wd), params, with_rgb=use_rgb)
+            sh = av.shade(geo.verts_cam, params, K, h, wd, with_rgb=use_rgb)
             if use_normal:
                 valid = sh["mask"] * (data.normal.abs().sum(1, keepdim=True) > 0).float()
                 terms["normal"] = w["normal"] * L.normal_laplacian_l1(sh["normal"], data.normal, valid)
@@ -329,7 +329,7 @@ class Nha(Method):
             sl = slice(start, min(len(test), start + c.test_batch_size))
             p = HeadParams(params.shape[sl], params.expr[sl], params.pose[sl], params.translation[sl])
             verts = self.avatar.geometry(p).verts_cam
-            sh = self.avatar.shade(verts, self.avatar.rasterize(verts, K, H, W), p, with_rgb=True)
+            sh = self.avatar.shade(verts, p, K, H, W, with_rgb=True)
             rgb.append(sh["rgb"].clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
             normal.append(sh["normal"].permute(0, 2, 3, 1).cpu().numpy())
             for v in (verts * 1000.0).cpu().numpy():
