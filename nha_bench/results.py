@@ -25,7 +25,10 @@ KEY = ("method", "dataset", "subject", "split", "metric", "seed")
 @dataclass
 class Record:
     """One score: (method, dataset, subject, split, metric, seed) plus how and where it was made.
-    Records written before seeds were stored load with seed 0 (the only seed then used)."""
+    Records written before seeds were stored load with seed 0 (the only seed then used).
+    ``data_fingerprint`` names the version of the subject's data that was scored
+    (:func:`nha_bench.datasets.fingerprint.subject_fingerprint`); records written before it was
+    stored load with "" (unknown)."""
 
     method: str
     dataset: str
@@ -44,6 +47,7 @@ class Record:
     reason: str | None = None
     preset: str = ""
     config_hash: str = ""
+    data_fingerprint: str = ""
     git_commit: str = ""
     package_versions: dict[str, str] = field(default_factory=dict)
     device: str = ""

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import nha_bench.methods  # noqa: F401  (registers the built-in methods)
+from nha_bench.datasets.fingerprint import subject_fingerprint
 from nha_bench.datasets.format import Subject
 from nha_bench.errors import NhaBenchError
 from nha_bench.evaluation import evaluate_outputs
@@ -252,6 +253,7 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
         "seed": settings.seed,
         "preset": settings.preset,
         "config_hash": config_hash(method, settings.preset),
+        "data_fingerprint": subject_fingerprint(subject.root),
         "git_commit": git_commit(),
         "package_versions": package_versions(),
         "device": state["device"],

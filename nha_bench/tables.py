@@ -100,6 +100,24 @@ def _cell(rows: pd.DataFrame, metric: str, notes: set[str], who: str) -> str:
     return text
 
 
+def _data_version_notes(records: pd.DataFrame) -> set[str]:
+    """One note per subject whose records were scored on different versions of its data (their
+    ``data_fingerprint`` differ), or partly by records that name none (written before it was stored)."""
+    notes = set()
+    if "data_fingerprint" not in records:
+        return notes
+    for subject, rows in records.groupby("subject"):
+        by_print = rows.groupby(rows["data_fingerprint"].fillna(""))["method"].agg(lambda m: ", ".join(sorted(set(m))))
+        versions = "; ".join(f"{who}: {fp or 'none recorded'}" for fp, who in by_print.items())
+        if (by_print.index != "").sum() > 1:
+            notes.add(f"{subject}: scored on different versions of its data ({versions}), so its entries compare "
+                      "different data; score every method on one version (`nha-bench run --rescore`)")
+        elif len(by_print) > 1:
+            notes.add(f"{subject}: whether every method scored the same data is unknown ({versions}; records "
+                      "written before the data fingerprint was stored name none)")
+    return notes
+
+
 def table1(records: pd.DataFrame, dataset: str) -> Table:
     """Geometry per subject (paper Table 1): rows metric x method, columns subjects."""
     df = records[(records["dataset"] == dataset) & records["metric"].isin(GEOMETRY.metrics)]
@@ -112,6 +130,7 @@ def table1(records: pd.DataFrame, dataset: str) -> Table:
             name, _ = method_info(method)
             picked = df[(df["metric"] == metric) & (df["method"] == method)]
             rows[f"{LABELS[metric]}: {name}"] = {s: _cell(picked[picked["subject"] == s], metric, notes, name) for s in subjects}
+    notes |= _data_version_notes(df)
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=subjects)
     unit_note = "Normal error in degrees (per pixel, head region); Hausdorff = mean single-sided distance prediction -> GT in mm."
     return Table(f"Table 1: geometry on {dataset} (validation split)", frame, [unit_note, *sorted(notes)])
@@ -128,6 +147,7 @@ def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Tabl
         df = df[df["subject"].isin(common)]
         notes.add(f"averaged over the subjects every method has ({', '.join(sorted(common)) or 'none'}); "
                   f"left out: {', '.join(left_out)}")
+    notes |= _data_version_notes(df)
     rows = {}
     for method in sorted(records.loc[records["dataset"] == dataset, "method"].unique()):
         name, paper = method_info(method)

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from nha_bench.cli import app
 from nha_bench.datasets import Subject
+from nha_bench.datasets.fingerprint import subject_fingerprint
 from nha_bench.errors import NhaBenchError
 from nha_bench.mesh import Mesh
 from nha_bench.method import Method, Renders, Sequence
@@ -120,6 +121,7 @@ def test_run_scores_match_independent_computation(finished_run):
     assert by_metric["l1"].n_frames == 3 and by_metric["l1"].split == "val"
     assert by_metric["lpips"].status in ("ok", "unavailable")
     assert all(r.git_commit and r.config_hash for r in records)
+    assert {r.data_fingerprint for r in records} == {subject_fingerprint(subject_dir)}
 
 
 def test_killed_run_resumes_from_checkpoint(subject_dir, tmp_path):
@@ -287,6 +289,22 @@ def test_table2_averages_only_subjects_every_method_has(finished_run):
     l1 = records.loc[records["metric"] == "l1", "value"].iloc[0]
     assert float(t2.frame.loc["Noisy GT (test)", "L1 ↓"]) == pytest.approx(l1, abs=1e-3)  # subj_b left out
     assert any("left out: subj_b" in note for note in t2.notes)
+
+
+def test_tables_say_when_a_subject_was_scored_on_different_versions_of_its_data(finished_run):
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    fingerprint = records["data_fingerprint"].iloc[0]
+    same = records.assign(method="headmodel")
+    regenerated = records.assign(method="headmodel", data_fingerprint="0123456789abcdef")
+    unknown = records.assign(method="headmodel", data_fingerprint="")  # a record from before fingerprints
+    for table in (table1, table2):
+        assert not any("versions of its data" in n or "unknown" in n for n in table(pd.concat([records, same]), "test").notes)
+        notes = table(pd.concat([records, regenerated]), "test").notes
+        assert any(n.startswith("subj_a: scored on different versions of its data") and "headmodel: 0123456789abcdef" in n
+                   and f"test_noisy_gt: {fingerprint}" in n for n in notes)
+        assert any("subj_a: whether every method scored the same data is unknown" in n
+                   for n in table(pd.concat([records, unknown]), "test").notes)
 
 
 def test_a_second_seed_fits_apart_and_tables_average_over_seeds(finished_run, tmp_path):
