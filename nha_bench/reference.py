@@ -30,7 +30,10 @@ DEFAULT_TOLERANCES = {
     "msssim": 0.01,
     "lpips": 0.01,
     "csim": 0.02,
-    "cpbd": 0.02,
+    # CPBD (a sharpness count over few edge blocks of the 128^2 tiny renders) is the most
+    # sensitive: NHA's tiny score moved 0.3708 -> 0.3972 on a new machine (session 19) while its L1
+    # moved 0.0006, and by 0.002 between 1 and 2 CPU threads
+    "cpbd": 0.04,
     "normal_error": 0.5,
     "hausdorff_full": 0.2,
     "hausdorff_face": 0.2,
