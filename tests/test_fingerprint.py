@@ -40,3 +40,13 @@ def test_hidden_files_and_folders_are_left_out(tmp_path):
     (root / ".work" / "render_job.json").write_text("{}")
     (root / "rgb" / ".DS_Store").write_bytes(b"x")
     assert subject_fingerprint(root) == before
+
+
+def test_meta_extra_is_provenance_and_left_out_the_rest_of_meta_counts(tmp_path):
+    root = _folder(tmp_path / "s")
+    (root / "meta.json").write_text('{"subject": "s", "width": 64, "extra": {"wall_time_s": 12.5}}')
+    before = subject_fingerprint(root)
+    (root / "meta.json").write_text('{"width": 64, "subject": "s", "extra": {"wall_time_s": 99.0, "source_video": "/a/b.mp4"}}')
+    assert subject_fingerprint(root) == before  # made again: other timings and paths, keys reordered
+    (root / "meta.json").write_text('{"subject": "s", "width": 128, "extra": {"wall_time_s": 12.5}}')
+    assert subject_fingerprint(root) != before
