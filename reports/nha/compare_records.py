@@ -5,6 +5,7 @@ and its mean, and the means of the face distance, normal error and L1. Real: L1 
 means of L1, MS-SSIM, CSIM and CPBD. Means are over the subjects the record file has (`n` says how
 many); a subject fitted with several seeds counts with the mean over them.
 With --seeds, each tag's per-subject metric is also printed per seed.
+Prints each subject's data fingerprint per tag where the records name one.
 Run as: python reports/nha/compare_records.py [--real] [--seeds] TAG=[METHOD@]RESULTS.jsonl[,RESULTS.jsonl ...] [TAG=... ...]
 (several files after one tag are read as one, e.g. the seeds of one configuration; METHOD defaults
 to nha, e.g. `baseline=headmodel@../results/results.jsonl`)."""
@@ -39,11 +40,24 @@ def summary(spec: str, dataset: str) -> dict[str, float]:
     return row
 
 
+def data_versions(spec: str, dataset: str) -> dict[str, str]:
+    """Per subject the data fingerprint its records name ('-': none recorded, 'several': more than one)."""
+    records = method_records(spec, dataset)
+    prints = records.get("data_fingerprint", pd.Series("", index=records.index)).fillna("")
+    by_subject = prints.groupby(records["subject"]).agg(lambda p: sorted(set(p)))
+    return {s.removeprefix("subject_"): ("-" if fps == [""] else fps[0][:8] if len(fps) == 1 else "several")
+            for s, fps in by_subject.items()}
+
+
 flags = {arg for arg in sys.argv[1:] if arg.startswith("--")}
 dataset = "real" if "--real" in flags else "synthetic"
 specs = [arg.split("=", 1) for arg in sys.argv[1:] if arg not in flags]
 rows = {tag: summary(path, dataset) for tag, path in specs}
 print(pd.DataFrame(rows).T.round(3).to_string())
+versions = {tag: data_versions(path, dataset) for tag, path in specs}
+if any(v != "-" for row in versions.values() for v in row.values()):
+    print("\ndata_fingerprint per subject (first 8 digits; '-' not recorded; tags compare only on equal data)")
+    print(pd.DataFrame(versions).T.to_string())
 if "--seeds" in flags:
     for tag, path in specs:
         records = method_records(path, dataset)
