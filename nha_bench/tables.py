@@ -101,9 +101,10 @@ def _cell(rows: pd.DataFrame, metric: str, notes: set[str], who: str) -> str:
 
 
 def _data_version_notes(records: pd.DataFrame) -> set[str]:
-    """One note per subject whose records were scored on different versions of its data (their
-    ``data_fingerprint`` differ), or partly by records that name none (written before it was stored)."""
-    notes = set()
+    """Which data the entries were scored on: one note naming each subject's data fingerprint where
+    all its records agree on one, and one note per subject whose records were scored on different
+    versions of its data, or partly by records that name none (written before it was stored)."""
+    notes, agreed = set(), []
     if "data_fingerprint" not in records:
         return notes
     for subject, rows in records.groupby("subject"):
@@ -115,6 +116,10 @@ def _data_version_notes(records: pd.DataFrame) -> set[str]:
         elif len(by_print) > 1:
             notes.add(f"{subject}: whether every method scored the same data is unknown ({versions}; records "
                       "written before the data fingerprint was stored name none)")
+        elif by_print.index[0]:
+            agreed.append(f"{subject} {by_print.index[0]}")
+    if agreed:
+        notes.add(f"data scored (data_fingerprint): {', '.join(agreed)}")
     return notes
 
 

@@ -299,7 +299,9 @@ def test_tables_say_when_a_subject_was_scored_on_different_versions_of_its_data(
     regenerated = records.assign(method="headmodel", data_fingerprint="0123456789abcdef")
     unknown = records.assign(method="headmodel", data_fingerprint="")  # a record from before fingerprints
     for table in (table1, table2):
-        assert not any("versions of its data" in n or "unknown" in n for n in table(pd.concat([records, same]), "test").notes)
+        notes = table(pd.concat([records, same]), "test").notes
+        assert not any("versions of its data" in n or "unknown" in n for n in notes)
+        assert f"data scored (data_fingerprint): subj_a {fingerprint}" in notes
         notes = table(pd.concat([records, regenerated]), "test").notes
         assert any(n.startswith("subj_a: scored on different versions of its data") and "headmodel: 0123456789abcdef" in n
                    and f"test_noisy_gt: {fingerprint}" in n for n in notes)
