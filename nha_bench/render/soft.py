@@ -93,18 +93,26 @@ def _band_candidates(uv, faces, labels, band, bbox, seen, hidden: int | None, wi
     per_face = uv.index_select(1, faces.reshape(-1)).view(B * F, 6)
     for face, y, x in enumerate_pixels(bbox, SOFT_BUDGET.get(uv.device.type, 1 << 20)):
         b = torch.div(face, F, rounding_mode="floor")
-        pix = b * hw + y * width + x
-        idx = pix * n_labels + labels[face - b * F]
-        if seen is None:
-            keep = band[idx]
-        elif hidden is None:
-            keep = band[idx] & seen[face]
-        else:
-            idx = torch.where(seen[face], idx, pix * n_labels + hidden)
-            keep = band[idx]
-        keep = torch.nonzero(keep).squeeze(1)
+        idx, counts = _label_index(b * hw + y * width + x, labels[face - b * F], face, seen, hidden, n_labels)
+        keep = torch.nonzero(band[idx] & counts if counts is not None else band[idx]).squeeze(1)
         face = face[keep]
         yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
+
+
+def _label_index(pix, face_label, face, seen, hidden: int | None, n_labels: int):
+    """Flat (pixel, label) index of candidates and whether they count (None: all count). A face not
+    ``seen`` (``_seen_faces``) counts for label ``hidden``, or, without one, not at all."""
+    idx = pix * n_labels + face_label
+    if seen is None:
+        return idx, None
+    if hidden is None:
+        return idx, seen[face]
+    return torch.where(seen[face], idx, pix * n_labels + hidden), None
+
+
+def _boundary_band(img: torch.Tensor, k: int) -> torch.Tensor:
+    """Pixels within k // 2 of a boundary of each channel of a (B, C, H, W) 0/1 image."""
+    return _box_max(img, k) > -_box_max(-img, k)
 
 
 def _seen_faces(setup, uv: torch.Tensor, faces: torch.Tensor, height: int, width: int, tolerance: float) -> torch.Tensor:
@@ -252,23 +260,15 @@ def soft_silhouette(
     for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
         inside, _ = candidate_keys(setup.coef, face, y, x, F)
         pix = torch.div(face, F, rounding_mode="floor") * HW + y * width + x
-        idx = pix * L + labels[face % F]
-        if seen is not None:
-            if hidden_label is None:
-                inside &= seen[face]
-            else:
-                idx = torch.where(seen[face], idx, pix * L + hidden_label)
-        hard.index_fill_(0, idx[inside], True)
+        idx, counts = _label_index(pix, labels[face % F], face, seen, hidden_label, L)
+        hard.index_fill_(0, idx[inside & counts if counts is not None else inside], True)
     img = hard.view(B, height, width, L).permute(0, 3, 1, 2).float()
     k = 2 * math.ceil(radius) + 1
-    grown = _box_max(img, k)
-    shrunk = -_box_max(-img, k)
-    band_img = grown > shrunk  # (B, L, H, W)
+    band_img = _boundary_band(img, k)  # (B, L, H, W)
     if seen is not None and hidden_label is not None:
         # the hidden label is soft along the outline only, so that there the union over labels keeps
         # every face (inside the coverage the union is 1 anyway)
-        cover = img.amax(1, keepdim=True)
-        band_img[:, hidden_label] = (_box_max(cover, k) > -_box_max(-cover, k))[:, 0]
+        band_img[:, hidden_label] = _boundary_band(img.amax(1, keepdim=True), k)[:, 0]
     band = band_img.permute(0, 2, 3, 1).reshape(-1)
 
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
