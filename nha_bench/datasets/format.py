@@ -39,7 +39,7 @@ LABELS = {0: "background", 1: "skin_neck", 2: "eyes", 3: "ears", 4: "hair", 5: "
 LABEL_COLOURS = np.array(
     [[0, 0, 0], [230, 180, 150], [0, 0, 255], [0, 255, 0], [120, 60, 20], [255, 0, 0], [128, 128, 128]], np.uint8
 )
-"""RGB per parsing label (index = label): for images that set predicted classes against the parsing."""
+"""RGB per parsing label (index = label): the one palette of every image that colours parsing maps."""
 IMAGE_FIELDS = ("rgb", "mask", "parsing", "normal")
 FRAME_FIELDS = IMAGE_FIELDS + ("mesh",)
 REQUIRED_FIELDS = ("rgb", "mask")

@@ -7,10 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from nha_bench.datasets.format import Subject
-
-PALETTE = np.array([[0, 0, 0], [230, 180, 150], [40, 90, 255], [40, 200, 60], [120, 70, 20], [220, 20, 40],
-                    [250, 230, 0]], np.uint8)  # format.LABELS order
+from nha_bench.datasets.format import LABEL_COLOURS, Subject
 
 
 def contact_sheet(subject_dir: str | Path, out: str | Path, n: int = 6, size: int = 128) -> Path:
@@ -24,7 +21,7 @@ def contact_sheet(subject_dir: str | Path, out: str | Path, n: int = 6, size: in
         rgb = (subject.rgb(index) * 255).astype(np.uint8)
         normal = subject.normal(index)
         normal_img = np.where(np.linalg.norm(normal, axis=-1, keepdims=True) > 0, (normal * 0.5 + 0.5) * 255, 0)
-        parsing = PALETTE[subject.parsing(index)]
+        parsing = LABEL_COLOURS[subject.parsing(index)]
         tiles = [Image.fromarray(a.astype(np.uint8)).resize((size, size), Image.NEAREST)
                  for a in (rgb, normal_img, parsing, rgb)]
         draw = ImageDraw.Draw(tiles[3])

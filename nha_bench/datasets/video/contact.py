@@ -8,12 +8,7 @@ import cv2
 import imageio.v3 as iio
 import numpy as np
 
-from nha_bench.datasets.format import Subject
-
-# one colour per label of LABELS: bg black, skin, eyes, ears, hair, mouth interior, clothes
-PALETTE = np.array(
-    [[0, 0, 0], [240, 190, 150], [40, 120, 255], [255, 60, 200], [120, 70, 20], [220, 20, 40], [60, 180, 75]], np.uint8
-)
+from nha_bench.datasets.format import LABEL_COLOURS as PALETTE, Subject  # PALETTE: one colour per parsing label
 
 
 def _landmark_overlay(rgb: np.ndarray, lm: np.ndarray) -> np.ndarray:
