@@ -5,7 +5,7 @@ defaults), `depthN` (`semantic_depth_tolerance_mm` N: only faces at most N mm be
 surface count) and `depthN+pinna` (with `semantic_ear_region="pinna"`). Session 17's `visible`
 variants (a pixel mask, since replaced by the depth test) are in its output file.
 Prints per class the predicted and parsed pixels and their soft xor (pixels per frame, the semantic
-term's mismatch), and writes a sheet of three training frames: parsing | `every` | `visible+pinna`
+term's mismatch), and writes a sheet of three training frames: parsing | `every` | `depthN+pinna`
 (classes drawn where their soft coverage passes 0.5, eyes and ears over skin and hair).
 Optional 5th argument: the tolerance N in mm (default 2).
 Run as: python reports/nha/semantic_label_variants.py SUBJECT CHECKPOINT_DIR OVERRIDES_JSON OUT.png"""

@@ -67,9 +67,9 @@ class NhaConfig:
     # the cheek. A number of mm: a face counts for its class only where it lies at most that far
     # behind the front surface (the official code renders its labels through the z-buffer), else
     # for the "hidden" class, which only the silhouette sees. With 1 mm and the "pinna" ear class, one
-    # seed, with the per-(face, pixel) form of the test (f5c38d7; now one test per face, not yet fitted):
-    # subject_f2 2.07 vs 1.93-1.95 mm full-head distance, d3's L1 0.059 vs 0.060-0.063 (subject_m1
-    # 3.89 vs 4.15-4.20 with a first form); stage-1 steps 30-43 % slower (reports/nha/README.md, session 18)
+    # seed of the per-face test (session 19, regenerated data): full head f2 2.10 vs the defaults' 2.05
+    # mm on the same data, mean 3.61 mm (-26 % vs the baseline there; Table 1's defaults -28 % on the
+    # old data), d3's L1 0.059, d6's 0.066; fits 5-11 % slower (reports/nha/README.md, sessions 18-19)
     semantic_depth_tolerance_mm: float = math.inf
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
     # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap; the band
