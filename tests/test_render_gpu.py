@@ -71,6 +71,28 @@ def test_cuda_gradients_match_cpu():
 
 
 @needs_cuda
+def test_cuda_soft_labels_with_depth_test_match_cpu():
+    """The per-label soft silhouette with the per-face depth test and a hidden label: values and
+    gradients on CUDA equal the CPU's."""
+    from test_render_soft import two_spheres
+
+    verts, faces, labels, K, _ = two_spheres()
+    outs, grads = [], []
+    for dev in ("cpu", "cuda"):
+        v = verts.detach().to(dev).requires_grad_()
+        soft = soft_silhouette(
+            v[None], faces.to(dev), K.to(dev), 40, 40, sigma=1.0, face_labels=labels.to(dev), n_labels=3,
+            cull_backfaces=True, depth_tolerance=0.05, hidden_label=2,
+        )
+        (soft * torch.arange(1, 4, device=dev)).sum().backward()
+        outs.append(soft.detach().cpu())
+        grads.append(v.grad.cpu())
+    assert outs[0][..., 2].sum() > 20 and grads[0].abs().sum() > 0  # the hidden label is in play
+    torch.testing.assert_close(outs[1], outs[0])
+    torch.testing.assert_close(grads[1], grads[0])
+
+
+@needs_cuda
 def test_auto_backend_picks_triton_on_cuda():
     from nha_bench.render.raster_triton import triton_available
 

@@ -96,27 +96,32 @@ def test_faces_beyond_the_bottom_right_edge_are_ignored():
         assert s.sum() < inside.sum()  # only the part left of / above the corner is covered
 
 
+def two_spheres():
+    """A small sphere (label 1) half hidden behind a big one (label 0) at 40x40 px: (vertices, faces,
+    face labels, K, the front sphere's face count)."""
+    import trimesh
+
+    fine, coarse = trimesh.creation.icosphere(subdivisions=4), trimesh.creation.icosphere(subdivisions=2)
+    front = torch.tensor(fine.vertices) * 0.5 + torch.tensor([0.0, 0.0, 3.0])  # faces of about a pixel, as the head's at 256^2
+    back = torch.tensor(coarse.vertices) * 0.4 + torch.tensor([0.45, 0.0, 4.0])
+    faces = torch.cat([torch.tensor(fine.faces), torch.tensor(coarse.faces) + len(front)])
+    labels = torch.cat([torch.zeros(len(fine.faces)), torch.ones(len(coarse.faces))]).long()
+    K = torch.tensor([[80.0, 0, 20.3], [0, 80.0, 19.7], [0, 0, 1]], dtype=torch.float64)
+    return torch.cat([front, back]), faces, labels, K, len(fine.faces)
+
+
 def test_depth_tolerance_hides_a_label_behind_another_but_keeps_the_outline():
     """A small sphere (label 1) behind a big one (label 0): without a tolerance label 1 shows through;
     with one it counts only where it is the near surface, and its hidden part goes to the hidden label
     (2), so the union over labels is unchanged. Gradients match finite differences."""
-    import trimesh
-
-    fine, coarse = trimesh.creation.icosphere(subdivisions=4), trimesh.creation.icosphere(subdivisions=2)
-    f = torch.tensor(fine.faces)  # faces of about a pixel, as the head's at 256^2
-    front = torch.tensor(fine.vertices) * 0.5 + torch.tensor([0.0, 0.0, 3.0])
-    back = torch.tensor(coarse.vertices) * 0.4 + torch.tensor([0.45, 0.0, 4.0])  # half hidden behind the front sphere
-    v = torch.cat([front, back])
-    faces = torch.cat([f, torch.tensor(coarse.faces) + len(front)])
-    labels = torch.cat([torch.zeros(len(f)), torch.ones(len(coarse.faces))]).long()
+    v, faces, labels, Ks, n_front = two_spheres()
     hidden_label = 2
-    Ks = torch.tensor([[80.0, 0, 20.3], [0, 80.0, 19.7], [0, 0, 1]], dtype=torch.float64)
     fn = lambda x, tol: soft_silhouette(  # noqa: E731
         x[None], faces, Ks, 40, 40, sigma=1.0, face_labels=labels, n_labels=3, cull_backfaces=True, depth_tolerance=tol,
         hidden_label=hidden_label,
     )[0]
     every, seen, far = fn(v, math.inf), fn(v, 0.05), fn(v, 10.0)
-    covered_by_front = rasterize(front[None], f, Ks, 40, 40).mask[0]
+    covered_by_front = rasterize(v[None], faces[:n_front], Ks, 40, 40).mask[0]
     inner = torch.nn.functional.max_pool2d(-covered_by_front[None].float(), 7, 1, 3)[0] == -1  # 3 px inside
     assert every[..., 1][inner].sum() > 20  # the back sphere shows through the front one
     assert seen[..., 1][inner].max() < 1e-3
