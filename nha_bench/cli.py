@@ -148,9 +148,8 @@ def evaluate(
 ) -> None:
     """Score renders already on disk (external methods, or re-scoring a native run)."""
     from nha_bench.datasets import load_subjects
-    from nha_bench.datasets.fingerprint import subject_fingerprint
     from nha_bench.evaluation import evaluate_outputs
-    from nha_bench.results import Record, ResultStore, git_commit, package_versions
+    from nha_bench.results import Record, ResultStore, provenance
 
     try:
         (chosen,) = load_subjects(dataset, data_root, [subject])
@@ -158,7 +157,7 @@ def evaluate(
     except NhaBenchError as exc:
         _fail(exc)
     context = {"method": method, "dataset": dataset, "subject": subject, "split": split, "preset": "external",
-               "data_fingerprint": subject_fingerprint(chosen.root), "git_commit": git_commit(), "package_versions": package_versions(), "device": "cpu"}
+               **provenance(chosen.root), "device": "cpu"}
     records = [Record.from_metric(r, context) for r in scored]
     ResultStore(results).append(records)
     for item in skipped:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from nha_bench.datasets.fingerprint import subject_fingerprint
 from nha_bench.errors import NhaBenchError
 from nha_bench.metrics.base import MetricResult
 
@@ -97,6 +98,12 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             continue
     return found
+
+
+def provenance(subject_root: Path) -> dict[str, Any]:
+    """The record fields that say what was scored with what: the subject's data version, the
+    commit and the score-relevant package versions."""
+    return {"data_fingerprint": subject_fingerprint(subject_root), "git_commit": git_commit(), "package_versions": package_versions()}
 
 
 class ResultStore:

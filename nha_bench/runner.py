@@ -27,7 +27,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 import nha_bench.methods  # noqa: F401  (registers the built-in methods)
-from nha_bench.datasets.fingerprint import subject_fingerprint
 from nha_bench.datasets.format import Subject
 from nha_bench.errors import NhaBenchError
 from nha_bench.evaluation import evaluate_outputs
@@ -36,7 +35,7 @@ from nha_bench.metrics.base import ImageBatch
 from nha_bench.metrics.image import L1
 from nha_bench.outputs import write_outputs
 from nha_bench.registry import METHODS
-from nha_bench.results import Record, ResultStore, git_commit, package_versions
+from nha_bench.results import Record, ResultStore, provenance
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "val"
 
@@ -253,9 +252,7 @@ def run_subject(method_name: str, dataset: str, subject: Subject, settings: RunS
         "seed": settings.seed,
         "preset": settings.preset,
         "config_hash": config_hash(method, settings.preset),
-        "data_fingerprint": subject_fingerprint(subject.root),
-        "git_commit": git_commit(),
-        "package_versions": package_versions(),
+        **provenance(subject.root),
         "device": state["device"],
         "wall_time_s": round(state["elapsed_s"], 2),
     }

@@ -124,6 +124,19 @@ def test_run_scores_match_independent_computation(finished_run):
     assert {r.data_fingerprint for r in records} == {subject_fingerprint(subject_dir)}
 
 
+def test_evaluate_records_name_the_data_and_code_they_scored(finished_run, tmp_path):
+    """`nha-bench evaluate` (renders already on disk) stamps its records as a run does."""
+    subject, settings, _ = finished_run
+    outputs = settings.runs_dir / "test_noisy_gt" / "test" / "subj_a" / "outputs"
+    results = tmp_path / "evaluated.jsonl"
+    args = ["evaluate", str(outputs), "--method", "external", "--dataset", "synthetic",
+            "--data-root", str(subject.root.parent), "--subject", "subj_a", "--results", str(results)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    records = ResultStore(results).load()
+    assert records and {r.data_fingerprint for r in records} == {subject_fingerprint(subject.root)}
+    assert all(r.git_commit and "torch" in r.package_versions for r in records)
+
+
 def test_killed_run_resumes_from_checkpoint(subject_dir, tmp_path):
     subject = Subject(subject_dir)
     NoisyGroundTruth.fail_at_step = 3
