@@ -8,7 +8,7 @@ import cv2
 import imageio.v3 as iio
 import numpy as np
 
-from nha_bench.datasets.format import LABEL_COLOURS as PALETTE, Subject  # PALETTE: one colour per parsing label
+from nha_bench.datasets.format import LABEL_COLOURS, Subject
 
 
 def _landmark_overlay(rgb: np.ndarray, lm: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ def contact_sheet(root: str | Path, n_rows: int = 4, tile: int = 192) -> np.ndar
     for row_index, i in enumerate(frames):
         rgb = (subject.rgb(i) * 255).round().astype(np.uint8)
         mask = np.repeat(subject.mask(i)[..., None].astype(np.uint8) * 255, 3, axis=2)
-        parsing = PALETTE[subject.parsing(i)]
+        parsing = LABEL_COLOURS[subject.parsing(i)]
         tiles = [rgb, mask, (0.35 * rgb + 0.65 * parsing).astype(np.uint8), _landmark_overlay(rgb, lms[i])]
         if tracked is not None:
             tiles.append(_mesh_overlay(rgb, tracked[0][row_index], tracked[1]))
