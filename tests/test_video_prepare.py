@@ -238,7 +238,8 @@ def test_tracking_is_called_after_meta_and_resumed_alone(subject: Path, tmp_path
 
 
 def test_contact_sheet_layout(subject: Path, tmp_path: Path):
-    from nha_bench.datasets.video.contact import PALETTE, write_contact_sheet
+    from nha_bench.datasets.format import LABEL_COLOURS
+    from nha_bench.datasets.video.contact import write_contact_sheet
 
     path = write_contact_sheet(subject, tmp_path / "sheet.png", n_rows=2, tile=64)
     sheet = imageio.imread(path)
@@ -247,7 +248,7 @@ def test_contact_sheet_layout(subject: Path, tmp_path: Path):
     mask_tile = sheet[64:128, 64:128, 0]  # second row = last frame (11), mask column
     expected = cv2.resize(s.mask(11).astype(np.uint8) * 255, (64, 64), interpolation=cv2.INTER_AREA)
     assert np.abs(mask_tile.astype(int) - expected).mean() < 2
-    assert len(PALETTE) == 7
+    assert len(LABEL_COLOURS) == 7
 
 
 def test_fallback_parsing_tells_skin_coloured_hair_from_skin():
