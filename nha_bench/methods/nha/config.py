@@ -66,10 +66,11 @@ class NhaConfig:
     # eyeballs behind the lids label 6-9x the eye pixels the parsing has and the far ear shows through
     # the cheek. A number of mm: a face counts for its class only where it lies at most that far
     # behind the front surface (the official code renders its labels through the z-buffer), else
-    # for the "hidden" class, which only the silhouette sees. With 1 mm and the "pinna" ear class, one
-    # seed of the per-face test (session 19, regenerated data): full head f2 2.10 vs the defaults' 2.05
-    # mm on the same data, mean 3.61 mm (-26 % vs the baseline there; Table 1's defaults -28 % on the
-    # old data), d3's L1 0.059, d6's 0.066; fits 5-11 % slower (reports/nha/README.md, sessions 18-19)
+    # for the "hidden" class, which only the silhouette sees. With 1 mm and the "pinna" ear class
+    # against the defaults on one data version (seeds 0-2 of f1, 0-1 of m1, seed 0 elsewhere): full
+    # head f1 5.88 vs 5.30 mm on every seed, m1 3.80 vs 4.29, mean 3.59 both (eyes and ears gain on
+    # every subject, the scalp goes either way); clips' L1 0.064 vs 0.066 (within seed noise); fits
+    # 8-15 % slower (reports/nha/README.md, sessions 18-21)
     semantic_depth_tolerance_mm: float = math.inf
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
     # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap; the band
