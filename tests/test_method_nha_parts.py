@@ -293,6 +293,21 @@ def test_depth_tested_semantics_count_a_class_where_its_surface_is_seen():
     assert abs(union(soft_seen).sum() - union(soft_every).sum()) < 1e-3 * union(soft_every).sum()
 
 
+def test_depth_exempt_classes_count_wherever_they_face_the_camera():
+    """``semantic_depth_exempt_classes``: the eyes exempt from the depth test label the eyeballs behind
+    the lids again, as without the test, while the mouth socket stays hidden; an unknown class is refused."""
+    head = load_head_model("ict", n_shape=10)
+    exempt = NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0, semantic_depth_exempt_classes=["eyes"]))
+    every = NhaAvatar(head, get_config("tiny"))
+    every.offset_mlp.load_state_dict(exempt.offset_mlp.state_dict())
+    soft_exempt, _ = _frontal_semantics(exempt, 128)
+    soft_every, _ = _frontal_semantics(every, 128)
+    eyes, mouth = SEMANTIC.index("eyes"), SEMANTIC.index("mouth")
+    assert (soft_exempt[0, eyes] - soft_every[0, eyes]).abs().max() < 1e-5
+    assert soft_every[0, mouth].sum() > 100 and soft_exempt[0, mouth].max() < 1e-3
+    with pytest.raises(NhaBenchError, match="semantic_depth_exempt_classes"):
+        NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0, semantic_depth_exempt_classes=["scalp"]))
+
 def test_pinna_ear_class_leaves_the_band_round_the_ear_to_the_silhouette():
     """``semantic_ear_region="pinna"``: only the ear's flap is drawn as ear; the rest of ICT's ``ears``
     region is ``ear_band``, which no class term compares with the parsing."""

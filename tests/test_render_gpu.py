@@ -71,9 +71,10 @@ def test_cuda_gradients_match_cpu():
 
 
 @needs_cuda
-def test_cuda_soft_labels_with_depth_test_match_cpu():
-    """The per-label soft silhouette with the per-face depth test and a hidden label: values and
-    gradients on CUDA equal the CPU's."""
+@pytest.mark.parametrize("exempt", [(), (0,)])
+def test_cuda_soft_labels_with_depth_test_match_cpu(exempt):
+    """The per-label soft silhouette with the per-face depth test and a hidden label, with and without
+    a label exempt from the test: values and gradients on CUDA equal the CPU's."""
     from test_render_soft import two_spheres
 
     verts, faces, labels, K, _ = two_spheres()
@@ -82,7 +83,7 @@ def test_cuda_soft_labels_with_depth_test_match_cpu():
         v = verts.detach().to(dev).requires_grad_()
         soft = soft_silhouette(
             v[None], faces.to(dev), K.to(dev), 40, 40, sigma=1.0, face_labels=labels.to(dev), n_labels=3,
-            cull_backfaces=True, depth_tolerance=0.05, hidden_label=2,
+            cull_backfaces=True, depth_tolerance=0.05, hidden_label=2, depth_exempt_labels=exempt,
         )
         (soft * torch.arange(1, 4, device=dev)).sum().backward()
         outs.append(soft.detach().cpu())

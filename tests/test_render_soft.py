@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
-from nha_bench.render import rasterize, soft_silhouette
+from nha_bench.render import RenderInputError, rasterize, soft_silhouette
 
 K = torch.tensor([[10.0, 0, 0], [0, 10.0, 0], [0, 0, 1]], dtype=torch.float64)
 
@@ -132,3 +133,20 @@ def test_depth_tolerance_hides_a_label_behind_another_but_keeps_the_outline():
     assert (union(seen) - union(every)).abs().max() < 1e-2  # hard / soft substitution at band edges
     x = v.clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda y: fn(y, 0.05), (x,), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+def test_depth_exempt_labels_skip_the_depth_test():
+    """Exempting the back sphere's label (1) from the depth test shows it through the front one again,
+    as without a tolerance, while the front sphere's label keeps the test; a label outside
+    [0, n_labels) is refused."""
+    v, faces, labels, Ks, _ = two_spheres()
+    fn = lambda tol, exempt: soft_silhouette(  # noqa: E731
+        torch.stack([v, v]), faces, Ks, 40, 40, sigma=1.0, face_labels=labels, n_labels=3, cull_backfaces=True,
+        depth_tolerance=tol, hidden_label=2, depth_exempt_labels=exempt,
+    )[1]  # the second of a batch: the faces' labels line up with every batch item
+    every, seen, exempt_back = fn(math.inf, ()), fn(0.05, ()), fn(0.05, (1,))
+    assert (exempt_back[..., 1] - every[..., 1]).abs().max() < 1e-6
+    assert (exempt_back[..., 0] - seen[..., 0]).abs().max() < 1e-6
+    assert exempt_back[..., 2].sum() < 0.1 * seen[..., 2].sum()  # only the front sphere's rim faces stay hidden
+    with pytest.raises(RenderInputError, match="depth_exempt_labels"):
+        fn(0.05, (3,))

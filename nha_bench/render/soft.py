@@ -7,7 +7,7 @@ is ignored, as in SoftRas silhouettes, unless a ``depth_tolerance`` is given: th
 its label only if, at its centroid, it lies at most that far behind the front surface (always, where
 the centroid is off the coverage), and otherwise for ``hidden_label``, if given, so that the union
 over all labels stays the occlusion-free silhouette (a depth test written here because pytorch3d's
-z-aware blending is not installable). Faces further than
+z-aware blending is not installable); faces of ``depth_exempt_labels`` skip the test. Faces further than
 r = sigma * sqrt(ln((1-eps)/eps)) from a pixel contribute less than eps and are skipped; pixels
 further than r from every label boundary of the hard coverage are set to that hard value (0 or 1)
 and carry no gradient.
@@ -223,13 +223,15 @@ def soft_silhouette(
     eps: float = 1e-4,
     depth_tolerance: float = math.inf,
     hidden_label: int | None = None,
+    depth_exempt_labels: tuple[int, ...] = (),
 ) -> torch.Tensor:
     """Soft per-label coverage (B, H, W, n_labels) in [0, 1]; ``sigma`` is the edge width in pixels.
 
     As sigma -> 0 it tends to the hard per-label mask. ``depth_tolerance`` (camera units, e.g. metres):
     a face counts for its label only if its centroid lies at most this far behind the front surface
-    (inf: occlusion ignored), else for ``hidden_label`` (None: not at all). Same camera convention and
-    near-plane rule as :func:`rasterize`.
+    (inf: occlusion ignored), else for ``hidden_label`` (None: not at all); faces labelled one of
+    ``depth_exempt_labels`` always count for their label. Same camera convention and near-plane rule
+    as :func:`rasterize`.
     """
     verts_cam = check_verts(verts_cam, finite=False)
     faces = check_faces(faces, verts_cam.shape[1], verts_cam.device)
@@ -248,6 +250,11 @@ def soft_silhouette(
             f"renderer argument `hidden_label`: expected None or a label in [0, {n_labels}), got {hidden_label!r}",
             fix="raise `n_labels` to make room for a label of the hidden surfaces",
         )
+    if not all(isinstance(k, int) and 0 <= k < n_labels for k in depth_exempt_labels):
+        raise RenderInputError(
+            f"renderer argument `depth_exempt_labels`: expected labels in [0, {n_labels}), got {depth_exempt_labels!r}",
+            fix="pass the labels whose faces skip the depth test, or leave it out",
+        )
     B, F, L, HW = verts_cam.shape[0], faces.shape[0], n_labels, height * width
     radius = sigma * math.sqrt(math.log((1 - eps) / eps))
     dev = verts_cam.device
@@ -257,6 +264,10 @@ def soft_silhouette(
     setup = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces)
     uv = project_unchecked(verts_cam, K)
     seen = None if math.isinf(depth_tolerance) else _seen_faces(setup, uv, faces, height, width, depth_tolerance)
+    if seen is not None and depth_exempt_labels:
+        exempt = torch.zeros(L, dtype=torch.bool, device=dev)
+        exempt[list(depth_exempt_labels)] = True
+        seen = seen | exempt[labels].repeat(B)
     for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
         inside, _ = candidate_keys(setup.coef, face, y, x, F)
         pix = torch.div(face, F, rounding_mode="floor") * HW + y * width + x

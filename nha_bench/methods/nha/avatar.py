@@ -117,6 +117,13 @@ class NhaAvatar(nn.Module):
             raise NhaBenchError(f"nha: semantic_ear_region is {cfg.semantic_ear_region!r}", fix='use "ears" or "pinna"')
         labelled = semantic_regions(regions, cfg.semantic_ear_region)
         self.register_buffer("face_labels", face_semantic_labels(head.faces, labelled))
+        classes = SEMANTIC[:-1]  # "hidden" has no faces
+        if not set(cfg.semantic_depth_exempt_classes) <= set(classes):
+            raise NhaBenchError(
+                f"nha: semantic_depth_exempt_classes is {list(cfg.semantic_depth_exempt_classes)}",
+                fix=f"name classes among {list(classes)}",
+            )
+        self.depth_exempt_labels = tuple(SEMANTIC.index(name) for name in cfg.semantic_depth_exempt_classes)
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
         self.offset_mlp = OffsetMLP(N_COND_POSE, cfg.offset_width, cfg.offset_layers)
         self.normal_encoder = NormalPatchEncoder(cfg.normal_patch, cfg.normal_features)
@@ -169,11 +176,12 @@ class NhaAvatar(nn.Module):
         """Soft per-class silhouettes (B, len(SEMANTIC), H, W). Back faces are culled (the outline of a
         closed surface is unchanged, and the cost halves). Occlusion is ignored unless
         ``semantic_depth_tolerance_mm`` is finite: then a face whose centroid lies further than that
-        behind the visible surface counts as ``hidden`` instead of its class."""
+        behind the visible surface counts as ``hidden`` instead of its class, unless its class is one
+        of ``semantic_depth_exempt_classes``."""
         soft = soft_silhouette(
             verts_cam, self.faces, K, height, width, sigma=sigma, face_labels=self.face_labels,
             n_labels=len(SEMANTIC), cull_backfaces=True, depth_tolerance=self.cfg.semantic_depth_tolerance_mm / 1000.0,
-            hidden_label=SEMANTIC.index("hidden"),
+            hidden_label=SEMANTIC.index("hidden"), depth_exempt_labels=self.depth_exempt_labels,
         )
         return soft.permute(0, 3, 1, 2)
 

@@ -72,6 +72,11 @@ class NhaConfig:
     # every subject, the scalp goes either way); clips' L1 0.064 vs 0.066 (within seed noise); fits
     # 8-15 % slower (reports/nha/README.md, sessions 18-21)
     semantic_depth_tolerance_mm: float = math.inf
+    # semantic classes (SEMANTIC in avatar.py) whose faces skip that depth test and count for their class
+    # wherever they face the camera. E.g. ["skin_neck", "hair"] tests only the eyes and ears, which
+    # gained on every fit with the test and the pinna class while f1's scalp and neck lost
+    # (reports/nha/README.md, session 21; not fitted yet)
+    semantic_depth_exempt_classes: tuple[str, ...] = ()
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
     # band of scalp round the ear, ~5x the parsing's ear pixels) or "pinna" (the ear's flap; the band
     # enters only the silhouette, as the mouth does)
@@ -152,6 +157,7 @@ INERT_WHEN: dict[str, object] = {
     "w_offset_tangent": 0.0,
     "semantic_depth_tolerance_mm": math.inf,
     "semantic_ear_region": "ears",
+    "semantic_depth_exempt_classes": (),
 }
 """Options added after session 10's hashes (5b9f12d13b synthetic, 00cfbdf341 real) and the value
 that leaves the computation as it was before them."""
