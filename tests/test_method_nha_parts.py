@@ -295,7 +295,8 @@ def test_depth_tested_semantics_count_a_class_where_its_surface_is_seen():
 
 def test_depth_exempt_classes_count_wherever_they_face_the_camera():
     """``semantic_depth_exempt_classes``: the eyes exempt from the depth test label the eyeballs behind
-    the lids again, as without the test, while the mouth socket stays hidden; an unknown class is refused."""
+    the lids again, as without the test, while the mouth socket stays hidden; an unknown class, or
+    classes without a depth test, are refused."""
     head = load_head_model("ict", n_shape=10)
     exempt = NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0, semantic_depth_exempt_classes=["eyes"]))
     every = NhaAvatar(head, get_config("tiny"))
@@ -307,6 +308,8 @@ def test_depth_exempt_classes_count_wherever_they_face_the_camera():
     assert soft_every[0, mouth].sum() > 100 and soft_exempt[0, mouth].max() < 1e-3
     with pytest.raises(NhaBenchError, match="semantic_depth_exempt_classes"):
         NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0, semantic_depth_exempt_classes=["scalp"]))
+    with pytest.raises(NhaBenchError, match="no depth test"):
+        NhaAvatar(head, get_config("tiny", semantic_depth_exempt_classes=["eyes"]))
 
 def test_pinna_ear_class_leaves_the_band_round_the_ear_to_the_silhouette():
     """``semantic_ear_region="pinna"``: only the ear's flap is drawn as ear; the rest of ICT's ``ears``

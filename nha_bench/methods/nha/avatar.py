@@ -6,6 +6,8 @@ dataset's OpenCV camera frame via ``nha_bench.tracking.camera.model_to_camera``.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 
 import torch
@@ -122,6 +124,11 @@ class NhaAvatar(nn.Module):
             raise NhaBenchError(
                 f"nha: semantic_depth_exempt_classes is {list(cfg.semantic_depth_exempt_classes)}",
                 fix=f"name classes among {list(classes)}",
+            )
+        if cfg.semantic_depth_exempt_classes and math.isinf(cfg.semantic_depth_tolerance_mm):
+            raise NhaBenchError(
+                "nha: semantic_depth_exempt_classes is set but there is no depth test to exempt from",
+                fix="set semantic_depth_tolerance_mm (e.g. 1) or leave semantic_depth_exempt_classes out",
             )
         self.depth_exempt_labels = tuple(SEMANTIC.index(name) for name in cfg.semantic_depth_exempt_classes)
         self.n_expr_cond = min(cfg.n_expr_cond, head.n_expr)
