@@ -7,7 +7,6 @@ dataset's OpenCV camera frame via ``nha_bench.tracking.camera.model_to_camera``.
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 
 import torch
