@@ -69,12 +69,12 @@ class NhaConfig:
     # for the "hidden" class, which only the silhouette sees. With 1 mm and the "pinna" ear class
     # against the defaults on one data version (seeds 0-2 of f1, 0-1 of m1, seed 0 elsewhere): full
     # head f1 5.88 vs 5.30 mm on every seed, m1 3.80 vs 4.29, mean 3.59 both (eyes and ears gain on
-    # every subject, the scalp goes either way); clips' L1 0.064 vs 0.066 (within seed noise); fits
+    # f1 and m1, the scalp goes either way); clips' L1 0.064 vs 0.066 (within seed noise); fits
     # 8-15 % slower (reports/nha/README.md, sessions 18-21)
     semantic_depth_tolerance_mm: float = math.inf
     # semantic classes (SEMANTIC in avatar.py) whose faces skip that depth test and count for their class
     # wherever they face the camera. E.g. ["skin_neck", "hair"] tests only the eyes and ears, which
-    # gained on every fit with the test and the pinna class while f1's scalp and neck lost
+    # gained on f1 and m1 with the test and the pinna class while f1's scalp and neck lost
     # (reports/nha/README.md, session 21; not fitted yet)
     semantic_depth_exempt_classes: tuple[str, ...] = ()
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
