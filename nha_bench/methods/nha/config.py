@@ -70,7 +70,7 @@ class NhaConfig:
     # against the defaults on one data version (seeds 0-2 of f1, 0-1 of m1, seed 0 elsewhere): full
     # head f1 5.88 vs 5.30 mm on every seed, m1 3.80 vs 4.29, mean 3.59 both (eyes and ears gain on
     # f1 and m1, the scalp goes either way); clips' L1 0.064 vs 0.066 (within seed noise); fits
-    # 8-15 % slower (reports/nha/README.md, sessions 18-21)
+    # 8-19 % slower (reports/nha/README.md, sessions 18-21)
     semantic_depth_tolerance_mm: float = math.inf
     # semantic classes (SEMANTIC in avatar.py) whose faces skip that depth test and count for their class
     # wherever they face the camera. E.g. ["skin_neck", "hair"] tests only the eyes and ears, which
