@@ -150,3 +150,21 @@ def test_depth_exempt_labels_skip_the_depth_test():
     assert exempt_back[..., 2].sum() < 0.1 * seen[..., 2].sum()  # only the front sphere's rim faces stay hidden
     with pytest.raises(RenderInputError, match="depth_exempt_labels"):
         fn(0.05, (3,))
+
+
+def test_without_a_hidden_label_hidden_faces_count_for_nothing():
+    """With a depth tolerance and no hidden label, a face behind the front surface counts for no label:
+    the other labels' values and gradients are those with a hidden label, and nothing else is drawn."""
+    v, faces, labels, Ks, _ = two_spheres()
+    outs, grads = {}, {}
+    for hidden in (2, None):
+        x = v.clone().requires_grad_()
+        soft = soft_silhouette(
+            x[None], faces, Ks, 40, 40, sigma=1.0, face_labels=labels, n_labels=3, cull_backfaces=True,
+            depth_tolerance=0.05, hidden_label=hidden,
+        )[0]
+        (soft[..., :2] * torch.tensor([1.0, 2.0], dtype=soft.dtype)).sum().backward()
+        outs[hidden], grads[hidden] = soft.detach(), x.grad
+    assert outs[2][..., 2].sum() > 20 and outs[None][..., 2].max() == 0
+    torch.testing.assert_close(outs[None][..., :2], outs[2][..., :2])
+    torch.testing.assert_close(grads[None], grads[2])
