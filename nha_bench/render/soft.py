@@ -88,26 +88,27 @@ class _SoftAggregate(torch.autograd.Function):
 
 def _band_candidates(uv, faces, labels, band, bbox, seen, hidden: int | None, width: int, hw: int, n_labels: int):
     """Yield (face, x, y, flat (pixel, label) index, triangle uv (N, 3, 2)) for candidates in the band.
-    With ``seen`` (``_seen_faces``), a face not seen counts for label ``hidden``, or not at all."""
+    With ``seen`` (``_seen_faces``), a face not seen counts for label ``hidden``."""
     B, F = uv.shape[0], faces.shape[0]
     per_face = uv.index_select(1, faces.reshape(-1)).view(B * F, 6)
     for face, y, x in enumerate_pixels(bbox, SOFT_BUDGET.get(uv.device.type, 1 << 20)):
         b = torch.div(face, F, rounding_mode="floor")
-        idx, counts = _label_index(b * hw + y * width + x, labels[face - b * F], face, seen, hidden, n_labels)
-        keep = torch.nonzero(band[idx] & counts if counts is not None else band[idx]).squeeze(1)
+        idx = _label_index(b * hw + y * width + x, labels[face - b * F], face, seen, hidden, n_labels)
+        keep = torch.nonzero(band[idx]).squeeze(1)
         face = face[keep]
         yield face, x[keep], y[keep], idx[keep], per_face.index_select(0, face).view(-1, 3, 2)
 
 
 def _label_index(pix, face_label, face, seen, hidden: int | None, n_labels: int):
-    """Flat (pixel, label) index of candidates and whether they count (None: all count). A face not
-    ``seen`` (``_seen_faces``) counts for label ``hidden``, or, without one, not at all."""
+    """Flat (pixel, label) index of candidates; with ``seen`` (``_seen_faces``) a face not seen
+    counts for label ``hidden``."""
     idx = pix * n_labels + face_label
-    if seen is None:
-        return idx, None
-    if hidden is None:
-        return idx, seen[face]
-    return torch.where(seen[face], idx, pix * n_labels + hidden), None
+    return idx if seen is None else torch.where(seen[face], idx, pix * n_labels + hidden)
+
+
+def _empty_boxes(bbox: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The boxes (B*F, 4) with those of faces not in ``keep`` (B*F,) made empty."""
+    return torch.where(keep[:, None], bbox, torch.tensor([0, 0, -1, -1], device=bbox.device))
 
 
 def _boundary_band(img: torch.Tensor, k: int) -> torch.Tensor:
@@ -157,8 +158,7 @@ def _prune_to_band(bbox: torch.Tensor, band_img: torch.Tensor, labels: torch.Ten
         return at(y1, x1) - at(y0, x1) - at(y1, x0) + at(y0, x0)
 
     count = count(labels.repeat(B)) + (count(torch.full_like(batch, hidden)) if hidden is not None else 0)
-    empty = torch.tensor([0, 0, -1, -1], device=bbox.device)
-    return torch.where(((count > 0) & (bbox[:, 2] >= bbox[:, 0]))[:, None], bbox, empty)
+    return _empty_boxes(bbox, (count > 0) & (bbox[:, 2] >= bbox[:, 0]))
 
 
 def _box_max(img: torch.Tensor, k: int) -> torch.Tensor:
@@ -268,15 +268,20 @@ def soft_silhouette(
         exempt = torch.zeros(L, dtype=torch.bool, device=dev)
         exempt[list(depth_exempt_labels)] = True
         seen = seen | exempt[labels].repeat(B)
-    for face, y, x in enumerate_pixels(setup.bbox, CANDIDATE_BUDGET):
+    counted = None  # which faces count for a label, where some do not
+    if seen is not None and hidden_label is None:
+        # a face not seen counts for no label: both passes leave it out, and the rest count as seen
+        counted, seen = seen, None
+    boxes = setup.bbox if counted is None else _empty_boxes(setup.bbox, counted)
+    for face, y, x in enumerate_pixels(boxes, CANDIDATE_BUDGET):
         inside, _ = candidate_keys(setup.coef, face, y, x, F)
         pix = torch.div(face, F, rounding_mode="floor") * HW + y * width + x
-        idx, counts = _label_index(pix, labels[face % F], face, seen, hidden_label, L)
-        hard.index_fill_(0, idx[inside & counts if counts is not None else inside], True)
+        idx = _label_index(pix, labels[face % F], face, seen, hidden_label, L)
+        hard.index_fill_(0, idx[inside], True)
     img = hard.view(B, height, width, L).permute(0, 3, 1, 2).float()
     k = 2 * math.ceil(radius) + 1
     band_img = _boundary_band(img, k)  # (B, L, H, W)
-    if seen is not None and hidden_label is not None:
+    if seen is not None:  # (so there is a hidden label)
         # the hidden label is soft along the outline only, so that there the union over labels keeps
         # every face (inside the coverage the union is 1 anyway)
         band_img[:, hidden_label] = _boundary_band(img.amax(1, keepdim=True), k)[:, 0]
@@ -285,6 +290,8 @@ def soft_silhouette(
     # 2) SoftRas aggregation over faces near band pixels, in log space: sum log(1 - D_j)
     wide = setup_faces(verts_cam, faces, K, height, width, znear, cull_backfaces, expand=radius)
     bbox = _prune_to_band(wide.bbox, band_img, labels, None if seen is None else hidden_label)
+    if counted is not None:
+        bbox = _empty_boxes(bbox, counted)
     acc = _SoftAggregate.apply(uv, faces, labels, band, bbox, seen, hidden_label, float(sigma), width, HW, L)
     soft = 1.0 - torch.exp(acc)
     out = torch.where(band, soft, hard.to(soft.dtype))
