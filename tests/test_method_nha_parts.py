@@ -311,6 +311,7 @@ def test_depth_exempt_classes_count_wherever_they_face_the_camera():
     with pytest.raises(NhaBenchError, match="no depth test"):
         NhaAvatar(head, get_config("tiny", semantic_depth_exempt_classes=["eyes"]))
 
+
 def test_pinna_ear_class_leaves_the_band_round_the_ear_to_the_silhouette():
     """``semantic_ear_region="pinna"``: only the ear's flap is drawn as ear; the rest of ICT's ``ears``
     region is ``ear_band``, which no class term compares with the parsing."""

@@ -118,7 +118,7 @@ class NhaAvatar(nn.Module):
             raise NhaBenchError(f"nha: semantic_ear_region is {cfg.semantic_ear_region!r}", fix='use "ears" or "pinna"')
         labelled = semantic_regions(regions, cfg.semantic_ear_region)
         self.register_buffer("face_labels", face_semantic_labels(head.faces, labelled))
-        classes = SEMANTIC[:-1]  # "hidden" has no faces
+        classes = tuple(name for name in SEMANTIC if name != "hidden")  # "hidden" has no faces
         if not set(cfg.semantic_depth_exempt_classes) <= set(classes):
             raise NhaBenchError(
                 f"nha: semantic_depth_exempt_classes is {list(cfg.semantic_depth_exempt_classes)}",
