@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -248,13 +250,19 @@ def test_yaw_balanced_weights_give_every_yaw_bin_the_same_share():
 def test_options_added_later_leave_the_hash_alone_while_off():
     from nha_bench.methods.nha.config import INERT_WHEN
 
-    paper = get_config("paper")
+    paper, before = get_config("paper"), get_config("paper", **INERT_WHEN)
     for name, off in INERT_WHEN.items():
-        assert getattr(paper, name) == off and name not in paper.hashed_fields()
-        assert get_config("paper", **{name: off}).hash() == paper.hash()
-    assert get_config("paper", stage1_yaw_bin_deg=10.0).hash() != paper.hash()
-    # the hash of the tables' checkpoints (sessions 10-11): change it only with a default on purpose
-    assert paper.hash() == "ac9444d6c9"
+        assert name not in before.hashed_fields()
+        assert (name in paper.hashed_fields()) == (getattr(paper, name) != off)
+    assert get_config("paper", **{**INERT_WHEN, "stage1_yaw_bin_deg": 10.0}).hash() != before.hash()
+    # the hashes of the tables' checkpoints (sessions 10-11) and of the defaults since session 23:
+    # change them only with a default on purpose
+    assert before.hash() == "ac9444d6c9"
+    assert paper.hash() == "ecaffb12cf"
+
+
+NO_DEPTH_TEST = {"semantic_depth_tolerance_mm": math.inf, "semantic_depth_exempt_classes": []}
+"""Semantics without the depth test (the defaults until session 23): every front-facing face counts."""
 
 
 def _frontal_semantics(avatar: NhaAvatar, size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -276,8 +284,8 @@ def test_depth_tested_semantics_count_a_class_where_its_surface_is_seen():
     z-buffer shows, and the closed mouth's socket labels mouth; with ``semantic_depth_tolerance_mm``
     those surfaces count as ``hidden``, and the head's silhouette (the union of all classes) stays."""
     head = load_head_model("ict", n_shape=10)
-    seen = NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0))
-    every = NhaAvatar(head, get_config("tiny"))
+    seen = NhaAvatar(head, get_config("tiny", semantic_depth_exempt_classes=[]))
+    every = NhaAvatar(head, get_config("tiny", **NO_DEPTH_TEST))
     every.offset_mlp.load_state_dict(seen.offset_mlp.state_dict())
     soft_seen, visible = _frontal_semantics(seen, 128)
     soft_every, _ = _frontal_semantics(every, 128)
@@ -298,8 +306,8 @@ def test_depth_exempt_classes_count_wherever_they_face_the_camera():
     the lids again, as without the test, while the mouth socket stays hidden; an unknown class, or
     classes without a depth test, are refused."""
     head = load_head_model("ict", n_shape=10)
-    exempt = NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0, semantic_depth_exempt_classes=["eyes"]))
-    every = NhaAvatar(head, get_config("tiny"))
+    exempt = NhaAvatar(head, get_config("tiny", semantic_depth_exempt_classes=["eyes"]))
+    every = NhaAvatar(head, get_config("tiny", **NO_DEPTH_TEST))
     every.offset_mlp.load_state_dict(exempt.offset_mlp.state_dict())
     soft_exempt, _ = _frontal_semantics(exempt, 128)
     soft_every, _ = _frontal_semantics(every, 128)
@@ -307,17 +315,17 @@ def test_depth_exempt_classes_count_wherever_they_face_the_camera():
     assert (soft_exempt[0, eyes] - soft_every[0, eyes]).abs().max() < 1e-5
     assert soft_every[0, mouth].sum() > 100 and soft_exempt[0, mouth].max() < 1e-3
     with pytest.raises(NhaBenchError, match="semantic_depth_exempt_classes"):
-        NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=1.0, semantic_depth_exempt_classes=["scalp"]))
+        NhaAvatar(head, get_config("tiny", semantic_depth_exempt_classes=["scalp"]))
     with pytest.raises(NhaBenchError, match="no depth test"):
-        NhaAvatar(head, get_config("tiny", semantic_depth_exempt_classes=["eyes"]))
+        NhaAvatar(head, get_config("tiny", semantic_depth_tolerance_mm=math.inf, semantic_depth_exempt_classes=["eyes"]))
 
 
 def test_pinna_ear_class_leaves_the_band_round_the_ear_to_the_silhouette():
     """``semantic_ear_region="pinna"``: only the ear's flap is drawn as ear; the rest of ICT's ``ears``
     region is ``ear_band``, which no class term compares with the parsing."""
     head = load_head_model("ict", n_shape=10)
-    ears_labels = NhaAvatar(head, get_config("tiny")).face_labels
-    pinna_avatar = NhaAvatar(head, get_config("tiny", semantic_ear_region="pinna"))
+    ears_labels = NhaAvatar(head, get_config("tiny", semantic_ear_region="ears")).face_labels
+    pinna_avatar = NhaAvatar(head, get_config("tiny"))
     labels = pinna_avatar.face_labels
     pinna = option_regions(head, pinna_avatar.cfg)["pinna"]
     ear, band = SEMANTIC.index("ears"), SEMANTIC.index("ear_band")
