@@ -1,7 +1,7 @@
 """How well NHA's semantic classes match the parsing under three ways of drawing them, on one fitted
 subject's training frames (the fit's geometry, pose and expression; only the class drawing changes):
 `every` (every front-facing face counts, the head model's `ears` region is the ear class: the
-defaults), `depthN` (`semantic_depth_tolerance_mm` N: only faces at most N mm behind the visible
+defaults until session 23), `depthN` (`semantic_depth_tolerance_mm` N: only faces at most N mm behind the visible
 surface count) and `depthN+pinna` (with `semantic_ear_region="pinna"`). Session 17's `visible`
 variants (a pixel mask, since replaced by the depth test) are in its output file.
 Prints per class the predicted and parsed pixels and their soft xor (pixels per frame, the semantic
@@ -22,10 +22,11 @@ from nha_bench.methods.nha import Nha
 from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, SEMANTIC, NhaAvatar
 
 TOLERANCE_MM = float(sys.argv[5]) if len(sys.argv) > 5 else 2.0
+NO_EXEMPT = {"semantic_depth_exempt_classes": ()}  # session 18's variants: every class in the depth test
 VARIANTS = {
-    "every": {"semantic_depth_tolerance_mm": float("inf"), "semantic_ear_region": "ears"},
-    f"depth{TOLERANCE_MM:g}": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "ears"},
-    f"depth{TOLERANCE_MM:g}+pinna": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "pinna"},
+    "every": {"semantic_depth_tolerance_mm": float("inf"), "semantic_ear_region": "ears", **NO_EXEMPT},
+    f"depth{TOLERANCE_MM:g}": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "ears", **NO_EXEMPT},
+    f"depth{TOLERANCE_MM:g}+pinna": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "pinna", **NO_EXEMPT},
 }
 SHEET_FRAMES = (0, 12, 37)  # frontal start and both sides of the head turn
 DRAW_ORDER = (0, 3, 2, 1)  # skin, hair, then ears and eyes on top
