@@ -4,6 +4,7 @@ checkpoints and bad input. One fit is shared by the tests of this module."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -14,6 +15,7 @@ from nha_bench.datasets.format import Subject
 from nha_bench.errors import DatasetError, NhaBenchError
 from nha_bench.method import Sequence
 from nha_bench.methods.nha import Nha
+from nha_bench.methods.nha.config import INERT_WHEN
 from nha_bench.methods.nha.method import MAX_NONFINITE_STEPS
 from nha_bench.registry import METHODS
 from nha_bench.render import rasterize
@@ -182,12 +184,29 @@ def test_checkpoint_errors(fitted, tmp_path):
     method.save(tmp_path / "ckpt")
     other = Nha(iterations=7)
     other.setup(Sequence(subject, "train"), "tiny", "cpu", SEED)
-    with pytest.raises(NhaBenchError, match="another configuration"):
+    with pytest.raises(NhaBenchError, match="another configuration.*fitted with, --option iterations=16, or"):
         other.load(tmp_path / "ckpt")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "nha.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(NhaBenchError, match="cannot read"):
         method.load(tmp_path / "bad")
+
+
+def test_checkpoint_from_before_stored_configurations_names_its_options(fitted, tmp_path):
+    """A checkpoint that keeps only its hash (before session 23) of the configuration with every later
+    option off: loading it under the current defaults names the options it was fitted with."""
+    subject = fitted["subject"]
+    before = Nha(**INERT_WHEN)
+    before.setup(Sequence(subject, "train"), "tiny", "cpu", SEED)
+    before.save(tmp_path / "old")
+    state = torch.load(tmp_path / "old" / "nha.pt", weights_only=True)
+    del state["config"]
+    torch.save(state, tmp_path / "old" / "nha.pt")
+    changed = [k for k, v in INERT_WHEN.items() if getattr(fitted["method"].cfg, k) != v]
+    with pytest.raises(NhaBenchError) as error:
+        Nha.fitted(subject, tmp_path / "old", preset="tiny")
+    assert changed and set(re.findall(r"--option '?(\w+)=", str(error.value))) == set(changed)
+    assert Nha.fitted(subject, tmp_path / "old", json.loads(json.dumps(INERT_WHEN)), preset="tiny").cfg.hash() == before.cfg.hash()
 
 
 def test_bad_tracking_and_missing_normals(fitted, tmp_path):

@@ -214,4 +214,12 @@ def get_config(preset: str, **overrides: object) -> NhaConfig:
         raise NhaBenchError(f"bad nha config override ({exc})", fix="see nha_bench/methods/nha/config.py") from exc
 
 
-__all__ = ["NhaConfig", "PRESETS", "get_config"]
+def options_to_match(cfg: NhaConfig, stored: dict) -> dict[str, object]:
+    """The options that turn ``cfg`` into the configuration whose ``hashed_fields()`` are ``stored``
+    (a field left out of them is at its ``INERT_WHEN`` value), e.g. to load a checkpoint of it."""
+    canonical = lambda value: json.dumps(value, sort_keys=True)  # noqa: E731  (tuples and lists alike)
+    target = {**INERT_WHEN, **stored}
+    return {k: v for k, v in target.items() if hasattr(cfg, k) and canonical(getattr(cfg, k)) != canonical(v)}
+
+
+__all__ = ["INERT_WHEN", "NhaConfig", "PRESETS", "get_config", "options_to_match"]

@@ -9,7 +9,9 @@ and translation of the training frames are refined throughout (initialised from 
 
 from __future__ import annotations
 
+import json
 import logging
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -27,7 +29,7 @@ from nha_bench.mesh import Mesh
 from nha_bench.method import Method, Renders, Sequence
 from nha_bench.methods.nha import losses as L
 from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, NhaAvatar
-from nha_bench.methods.nha.config import NhaConfig, get_config
+from nha_bench.methods.nha.config import INERT_WHEN, NhaConfig, get_config, options_to_match
 from nha_bench.methods.nha.data import FrameData, load_frames, tracked_params, yaw_balanced_weights
 from nha_bench.methods.nha.head_builder import build_head
 from nha_bench.methods.nha.perceptual import PerceptualLoss
@@ -353,6 +355,7 @@ class Nha(Method):
         directory.mkdir(parents=True, exist_ok=True)
         state = {
             "config_hash": c.hash(),
+            "config": c.hashed_fields(),
             "preset": self.preset,
             "networks": {k: m.state_dict() for k, m in self._networks().items()},
             "frames": {k: getattr(self, k).detach().cpu() for k in ("shape", "expr", "pose", "translation")},
@@ -364,6 +367,20 @@ class Nha(Method):
         tmp = directory / f".{CHECKPOINT}.tmp"
         torch.save(state, tmp)
         tmp.replace(directory / CHECKPOINT)
+
+    def _checkpoint_options_fix(self, state: dict) -> str:
+        """How to load a checkpoint of another configuration: the options it was fitted with, where the
+        checkpoint tells (its stored fields; a checkpoint from before they were stored, session 23,
+        only when it is this run's configuration with every later option off, ``INERT_WHEN``)."""
+        stored = state.get("config")
+        if stored is None:
+            off = get_config(self.preset, **{**self.overrides, **INERT_WHEN})
+            stored = off.hashed_fields() if off.hash() == state.get("config_hash") else None
+        options = options_to_match(self._cfg(), stored) if stored is not None and state.get("preset") == self.preset else {}
+        if not options:
+            return "use the same preset/overrides, or fit again with --force"
+        given = " ".join(f"--option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in options.items())
+        return f"load it with the options it was fitted with, {given}, or fit again with --force"
 
     def load(self, directory: Path) -> None:
         """Restore a checkpoint written by :meth:`save` for the same preset and configuration."""
@@ -380,7 +397,7 @@ class Nha(Method):
                 f"checkpoint was written with another configuration ({state.get('preset')}, {state.get('config_hash')}) "
                 f"than this run ({self.preset}, {c.hash()})",
                 path,
-                fix="use the same preset/overrides, or fit again with --force",
+                fix=self._checkpoint_options_fix(state),
             )
         for k, m in self._networks().items():
             m.load_state_dict(state["networks"][k])
