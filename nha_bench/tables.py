@@ -100,6 +100,22 @@ def _cell(rows: pd.DataFrame, metric: str, notes: set[str], who: str) -> str:
     return text
 
 
+def _mixed_configuration_notes(records: pd.DataFrame) -> set[str]:
+    """One note per method and subject whose seeds were fitted with different configurations
+    (``config_hash``): its mean over the seeds mixes method versions. Hashes are compared within a
+    subject only, since a method's configuration may name the subject's own data (its tracking)."""
+    notes = set()
+    if "config_hash" not in records:
+        return notes
+    for (method, subject), rows in records.groupby(["method", "subject"]):
+        seeds = rows.groupby(rows["config_hash"].fillna(""))["seed"].agg(lambda s: ", ".join(map(str, sorted(set(s)))))
+        if len(seeds) > 1:
+            versions = "; ".join(f"{h or 'none recorded'}: seeds {s}" for h, s in seeds.items())
+            notes.add(f"{method_info(method)[0]} on {subject}: seeds fitted with different configurations ({versions}), "
+                      "so its mean over the seeds mixes method versions; fit every seed with one configuration")
+    return notes
+
+
 def _data_version_notes(records: pd.DataFrame) -> set[str]:
     """Which data the entries were scored on: one note naming each subject's data fingerprint where
     all its records agree on one, and one note per subject whose records were scored on different
@@ -135,7 +151,7 @@ def table1(records: pd.DataFrame, dataset: str) -> Table:
             name, _ = method_info(method)
             picked = df[(df["metric"] == metric) & (df["method"] == method)]
             rows[f"{LABELS[metric]}: {name}"] = {s: _cell(picked[picked["subject"] == s], metric, notes, name) for s in subjects}
-    notes |= _data_version_notes(df)
+    notes |= _data_version_notes(df) | _mixed_configuration_notes(df)
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=subjects)
     unit_note = "Normal error in degrees (per pixel, head region); Hausdorff = mean single-sided distance prediction -> GT in mm."
     return Table(f"Table 1: geometry on {dataset} (validation split)", frame, [unit_note, *sorted(notes)])
@@ -152,7 +168,7 @@ def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Tabl
         df = df[df["subject"].isin(common)]
         notes.add(f"averaged over the subjects every method has ({', '.join(sorted(common)) or 'none'}); "
                   f"left out: {', '.join(left_out)}")
-    notes |= _data_version_notes(df)
+    notes |= _data_version_notes(df) | _mixed_configuration_notes(df)
     rows = {}
     for method in sorted(records.loc[records["dataset"] == dataset, "method"].unique()):
         name, paper = method_info(method)

@@ -322,6 +322,19 @@ def test_tables_say_when_a_subject_was_scored_on_different_versions_of_its_data(
                    for n in table(pd.concat([records, unknown]), "test").notes)
 
 
+def test_tables_say_when_a_subjects_seeds_were_fitted_with_different_configurations(finished_run):
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    config = records["config_hash"].iloc[0]
+    same, other = records.assign(seed=1), records.assign(seed=1, config_hash="0123456789")
+    other_subject = records.assign(subject="subj_b", config_hash="0123456789")  # hashes may name a subject's data
+    for table in (table1, table2):
+        assert not any("different configurations" in n for n in table(pd.concat([records, same, other_subject]), "test").notes)
+        notes = table(pd.concat([records, other]), "test").notes
+        assert any(n.startswith("Noisy GT (test) on subj_a: seeds fitted with different configurations")
+                   and f"{config}: seeds 0" in n and "0123456789: seeds 1" in n for n in notes)
+
+
 def test_a_second_seed_fits_apart_and_tables_average_over_seeds(finished_run, tmp_path):
     """A seed-1 run beside a finished seed-0 run fits again (its own folder), its records carry the
     seed and stay next to seed 0's, and table cells are the mean over the seeds with their spread."""
