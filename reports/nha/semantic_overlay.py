@@ -1,7 +1,9 @@
 """NHA's soft semantic classes against the ground-truth parsing on four training frames of a fitted
 subject: per row GT parsing | predicted class map | GT parsing with the predicted outline (yellow).
-Colours: skin tan, eyes blue, ears green, hair brown, mouth red, clothes grey (real clips' parsing);
-black inside the predicted head: a class no parsing label matches wins (ICT's ear band, hidden surfaces).
+Colours: skin tan, eyes blue, ears green, hair brown, mouth red, clothes grey (real clips' parsing).
+Each class is drawn where its soft coverage passes 0.5, skin first and eyes last (DRAW_ORDER), so an
+eye or ear over the skin shows; black inside the predicted head: no class with a parsing label passes
+0.5 there (ICT's ear band, hidden surfaces, soft edges).
 Run as: python reports/nha/semantic_overlay.py SUBJECT CHECKPOINT_DIR OVERRIDES_JSON OUT.png"""
 import json
 import sys
@@ -12,9 +14,10 @@ import torch
 
 from nha_bench.datasets.format import LABEL_COLOURS, Subject
 from nha_bench.methods.nha import Nha
-from nha_bench.methods.nha.avatar import PARSING_OF_SEMANTIC
+from nha_bench.methods.nha.avatar import PARSING_OF_SEMANTIC, SEMANTIC
 
 FRAMES = (0, 12, 37, 120)  # frontal start, both sides of the head turn, a later frame
+DRAW_ORDER = tuple(SEMANTIC.index(name) for name in ("skin_neck", "hair", "mouth", "ears", "eyes"))
 
 torch.set_num_threads(2)
 method = Nha.fitted(Subject(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))
@@ -26,8 +29,9 @@ with torch.no_grad():
 rows = []
 for b in range(len(FRAMES)):
     covered = 1.0 - np.prod(1.0 - soft[b], axis=0) > 0.5
-    parsing_of = np.array(list(PARSING_OF_SEMANTIC) + [0] * (soft.shape[1] - len(PARSING_OF_SEMANTIC)))
-    labels = np.where(covered, parsing_of[soft[b].argmax(0)], 0)
+    labels = np.zeros(covered.shape, int)
+    for k in DRAW_ORDER:
+        labels[soft[b, k] > 0.5] = PARSING_OF_SEMANTIC[k]
     truth = data.parsing[b].reshape(data.height, data.width).numpy().astype(int)
     outline = covered & ~(np.roll(covered, 1, 0) & np.roll(covered, -1, 0) & np.roll(covered, 1, 1) & np.roll(covered, -1, 1))
     overlay = LABEL_COLOURS[truth].copy()
