@@ -73,8 +73,8 @@ class NhaConfig:
     # clips d3 and d6 L1 0.059 / 0.066 vs 0.063 / 0.067; fits ~5 % slower
     semantic_depth_tolerance_mm: float = 1.0
     # semantic classes (SEMANTIC in avatar.py) whose faces skip that depth test and count for their
-    # class wherever they face the camera. The neck and skin: tested, the neck faces behind the chin
-    # or the hair counted as hidden and the neck grew into f1's hanging hair for free (f1 5.88 mm
+    # class wherever they face the camera. skin_neck: with it in the test, the neck faces behind the
+    # chin or the hair counted as hidden, so the neck grew into f1's hanging hair for free (f1 5.88 mm
     # with no class exempt); the hair exempt too: f1 5.37, m1 3.85 (sessions 21-22)
     semantic_depth_exempt_classes: tuple[str, ...] = ("skin_neck",)
     # head-model region drawn as the semantic ear class: "ears" (the model's region; ICT's takes in a
