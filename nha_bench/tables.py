@@ -100,6 +100,11 @@ def _cell(rows: pd.DataFrame, metric: str, notes: set[str], who: str) -> str:
     return text
 
 
+def _joined_by(rows: pd.DataFrame, key: str, values: str) -> pd.Series:
+    """Per value of column ``key`` ('' where none is recorded), the sorted distinct ``values`` joined."""
+    return rows.groupby(rows[key].fillna(""))[values].agg(lambda v: ", ".join(map(str, sorted(set(v)))))
+
+
 def _mixed_configuration_notes(records: pd.DataFrame) -> set[str]:
     """One note per method and subject whose seeds were fitted with different configurations
     (``config_hash``): its mean over the seeds mixes method versions. Hashes are compared within a
@@ -108,7 +113,7 @@ def _mixed_configuration_notes(records: pd.DataFrame) -> set[str]:
     if "config_hash" not in records:
         return notes
     for (method, subject), rows in records.groupby(["method", "subject"]):
-        seeds = rows.groupby(rows["config_hash"].fillna(""))["seed"].agg(lambda s: ", ".join(map(str, sorted(set(s)))))
+        seeds = _joined_by(rows, "config_hash", "seed")
         if len(seeds) > 1:
             versions = "; ".join(f"{h or 'none recorded'}: seeds {s}" for h, s in seeds.items())
             notes.add(f"{method_info(method)[0]} on {subject}: seeds fitted with different configurations ({versions}), "
@@ -124,7 +129,7 @@ def _data_version_notes(records: pd.DataFrame) -> set[str]:
     if "data_fingerprint" not in records:
         return notes
     for subject, rows in records.groupby("subject"):
-        by_print = rows.groupby(rows["data_fingerprint"].fillna(""))["method"].agg(lambda m: ", ".join(sorted(set(m))))
+        by_print = _joined_by(rows, "data_fingerprint", "method")
         versions = "; ".join(f"{who}: {fp or 'none recorded'}" for fp, who in by_print.items())
         if (by_print.index != "").sum() > 1:
             notes.add(f"{subject}: scored on different versions of its data ({versions}), so its entries compare "

@@ -12,8 +12,8 @@ import torch
 from nha_bench.errors import NhaBenchError, UnavailableError
 from nha_bench.head import HeadParams, load_head_model
 from nha_bench.methods.nha import losses
-from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, SEMANTIC, NhaAvatar, option_regions
-from nha_bench.methods.nha.config import get_config
+from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, SEMANTIC, NhaAvatar, option_regions, parsing_map
+from nha_bench.methods.nha.config import INERT_WHEN, get_config
 from nha_bench.methods.nha.networks import NormalPatchEncoder, OffsetMLP, TextureMLP
 from nha_bench.methods.nha.perceptual import SUBSTITUTE, PerceptualLoss
 from nha_bench.render import rasterize
@@ -248,8 +248,6 @@ def test_yaw_balanced_weights_give_every_yaw_bin_the_same_share():
 
 
 def test_options_added_later_leave_the_hash_alone_while_off():
-    from nha_bench.methods.nha.config import INERT_WHEN
-
     paper, before = get_config("paper"), get_config("paper", **INERT_WHEN)
     for name, off in INERT_WHEN.items():
         assert name not in before.hashed_fields()
@@ -261,7 +259,7 @@ def test_options_added_later_leave_the_hash_alone_while_off():
     assert paper.hash() == "ecaffb12cf"
 
 
-NO_DEPTH_TEST = {"semantic_depth_tolerance_mm": math.inf, "semantic_depth_exempt_classes": []}
+NO_DEPTH_TEST = {k: INERT_WHEN[k] for k in ("semantic_depth_tolerance_mm", "semantic_depth_exempt_classes")}
 """Semantics without the depth test (the defaults until session 23): every front-facing face counts."""
 
 
@@ -336,3 +334,17 @@ def test_pinna_ear_class_leaves_the_band_round_the_ear_to_the_silhouette():
     assert torch.equal(labels[labels != band], ears_labels[labels != band])
     with pytest.raises(NhaBenchError, match="semantic_ear_region"):
         NhaAvatar(head, get_config("tiny", semantic_ear_region="lobe"))
+
+
+def test_parsing_map_draws_eyes_and_ears_over_the_skin():
+    """Where the skin and the eyes both pass 0.5 the eyes show; below 0.5 nothing does; the ear band
+    (no parsing label) never does."""
+    soft = torch.zeros(len(SEMANTIC), 2, 3)
+    soft[SEMANTIC.index("skin_neck")] = 0.9
+    soft[SEMANTIC.index("eyes"), 0, 0] = 0.8
+    soft[SEMANTIC.index("ears"), 0, 1] = 0.4
+    soft[SEMANTIC.index("ear_band"), 1, 2] = 1.0
+    soft[SEMANTIC.index("skin_neck"), 1, 2] = 0.0
+    skin, eyes = (PARSING_OF_SEMANTIC[SEMANTIC.index(n)] for n in ("skin_neck", "eyes"))
+    assert parsing_map(soft).tolist() == [[eyes, skin, skin], [skin, skin, 0]]
+    assert parsing_map(soft[None].expand(4, -1, -1, -1)).shape == (4, 2, 3)

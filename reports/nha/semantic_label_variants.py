@@ -6,7 +6,7 @@ surface count) and `depthN+pinna` (with `semantic_ear_region="pinna"`). Session 
 variants (a pixel mask, since replaced by the depth test) are in its output file.
 Prints per class the predicted and parsed pixels and their soft xor (pixels per frame, the semantic
 term's mismatch), and writes a sheet of three training frames: parsing | `every` | `depthN+pinna`
-(classes drawn where their soft coverage passes 0.5, eyes and ears over skin and hair).
+(classes drawn by `avatar.parsing_map`: where they pass 0.5, eyes and ears over skin and hair).
 Optional 5th argument: the tolerance N in mm (default 2).
 Run as: python reports/nha/semantic_label_variants.py SUBJECT CHECKPOINT_DIR OVERRIDES_JSON OUT.png"""
 import json
@@ -19,17 +19,18 @@ import torch
 
 from nha_bench.datasets.format import LABEL_COLOURS, Subject
 from nha_bench.methods.nha import Nha
-from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, SEMANTIC, NhaAvatar
+from nha_bench.methods.nha.avatar import N_SEMANTIC_XOR, PARSING_OF_SEMANTIC, SEMANTIC, NhaAvatar, parsing_map
+from nha_bench.methods.nha.config import INERT_WHEN
 
 TOLERANCE_MM = float(sys.argv[5]) if len(sys.argv) > 5 else 2.0
-NO_EXEMPT = {"semantic_depth_exempt_classes": ()}  # session 18's variants: every class in the depth test
+# session 18's variants, from the semantics before session 23 (no depth test, ICT's ears, no exemption)
+EVERY = {k: INERT_WHEN[k] for k in ("semantic_depth_tolerance_mm", "semantic_ear_region", "semantic_depth_exempt_classes")}
 VARIANTS = {
-    "every": {"semantic_depth_tolerance_mm": float("inf"), "semantic_ear_region": "ears", **NO_EXEMPT},
-    f"depth{TOLERANCE_MM:g}": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "ears", **NO_EXEMPT},
-    f"depth{TOLERANCE_MM:g}+pinna": {"semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "pinna", **NO_EXEMPT},
+    "every": EVERY,
+    f"depth{TOLERANCE_MM:g}": {**EVERY, "semantic_depth_tolerance_mm": TOLERANCE_MM},
+    f"depth{TOLERANCE_MM:g}+pinna": {**EVERY, "semantic_depth_tolerance_mm": TOLERANCE_MM, "semantic_ear_region": "pinna"},
 }
 SHEET_FRAMES = (0, 12, 37)  # frontal start and both sides of the head turn
-DRAW_ORDER = (0, 3, 2, 1)  # skin, hair, then ears and eyes on top
 
 torch.set_num_threads(2)
 method = Nha.fitted(Subject(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]))
@@ -55,8 +56,5 @@ for name, options in VARIANTS.items():
         cells.append(f"{SEMANTIC[k]} {pred.sum() / len(frames):.0f} / {truth.sum() / len(frames):.0f} / {xor:.0f}")
     print(f"  {name:14s} " + " | ".join(cells))
     if name != f"depth{TOLERANCE_MM:g}":
-        image = np.zeros((len(SHEET_FRAMES), data.height, data.width, 3), np.uint8)
-        for k in DRAW_ORDER:
-            image[soft[sheet_rows, k].numpy() > 0.5] = LABEL_COLOURS[PARSING_OF_SEMANTIC[k]]
-        columns.append(image)
+        columns.append(LABEL_COLOURS[parsing_map(soft[sheet_rows]).numpy()])
 iio.imwrite(sys.argv[4], np.concatenate([np.concatenate([c[r] for c in columns], axis=1) for r in range(len(SHEET_FRAMES))]))

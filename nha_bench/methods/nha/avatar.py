@@ -29,7 +29,18 @@ from nha_bench.tracking.camera import model_to_camera
 SEMANTIC = ("skin_neck", "eyes", "ears", "hair", "mouth", "ear_band", "hidden")
 PARSING_OF_SEMANTIC = (1, 2, 3, 4, 5)  # ear_band and hidden have no parsing label
 N_SEMANTIC_XOR = 4
+PARSING_DRAW_ORDER = tuple(SEMANTIC.index(name) for name in ("skin_neck", "hair", "mouth", "ears", "eyes"))
 N_COND_POSE = 12  # neck, jaw and eye rotations condition G and T (global rotation is rigid)
+
+
+def parsing_map(soft: Tensor) -> Tensor:
+    """Soft classes (..., len(SEMANTIC), H, W) as a parsing label map (..., H, W) for pictures: each
+    class with a parsing label where its coverage passes 0.5, drawn in ``PARSING_DRAW_ORDER`` (skin
+    first, eyes last, so the eyes and ears show over the skin they overlap); 0 elsewhere."""
+    labels = torch.zeros(soft[..., 0, :, :].shape, dtype=torch.long, device=soft.device)
+    for k in PARSING_DRAW_ORDER:
+        labels[soft[..., k, :, :] > 0.5] = PARSING_OF_SEMANTIC[k]
+    return labels
 
 
 def face_semantic_labels(faces: Tensor, regions: dict[str, Tensor]) -> Tensor:
