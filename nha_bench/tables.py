@@ -19,6 +19,8 @@ from nha_bench.methods.external import EXTERNAL_METHODS
 from nha_bench.registry import METHODS, METRICS
 
 MISSING, UNAVAILABLE = "n/a", "unavail."
+MEAN_COLUMN = "mean"
+"""Table 1's last column: each row's mean over the subjects."""
 LABELS = {
     "normal_error": "Normal error",
     "hausdorff_face": "Hausdorff (face)",
@@ -144,20 +146,36 @@ def _data_version_notes(records: pd.DataFrame) -> set[str]:
     return notes
 
 
+def _common_subjects(records: pd.DataFrame) -> tuple[pd.DataFrame, set[str]]:
+    """The records of the subjects every method has, and a note naming those left out: a mean over
+    different subjects would compare different data."""
+    by_method = records.groupby("method")["subject"].agg(lambda s: set(s))
+    common = set.intersection(*by_method) if len(by_method) else set()
+    left_out = sorted(set.union(*by_method) - common) if len(by_method) else []
+    if not left_out:
+        return records, set()
+    note = f"averaged over the subjects every method has ({', '.join(sorted(common)) or 'none'}); left out: {', '.join(left_out)}"
+    return records[records["subject"].isin(common)], {note}
+
+
 def table1(records: pd.DataFrame, dataset: str) -> Table:
-    """Geometry per subject (paper Table 1): rows metric x method, columns subjects."""
+    """Geometry per subject (paper Table 1): rows metric x method, columns the subjects and their
+    mean (over the subjects every method has; ± over the seeds fitted on all of them)."""
     df = records[(records["dataset"] == dataset) & records["metric"].isin(GEOMETRY.metrics)]
     methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())
     subjects = sorted(records.loc[records["dataset"] == dataset, "subject"].unique())
     notes: set[str] = set()
+    common, mean_notes = _common_subjects(df)
     rows = {}
     for metric in GEOMETRY.metrics:
         for method in methods:
             name, _ = method_info(method)
             picked = df[(df["metric"] == metric) & (df["method"] == method)]
-            rows[f"{LABELS[metric]}: {name}"] = {s: _cell(picked[picked["subject"] == s], metric, notes, name) for s in subjects}
-    notes |= _data_version_notes(df) | _mixed_configuration_notes(df)
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=subjects)
+            row = {s: _cell(picked[picked["subject"] == s], metric, notes, name) for s in subjects}
+            row[MEAN_COLUMN] = _cell(picked[picked["subject"].isin(common["subject"])], metric, set(), name)
+            rows[f"{LABELS[metric]}: {name}"] = row
+    notes |= _data_version_notes(df) | _mixed_configuration_notes(df) | mean_notes
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=[*subjects, MEAN_COLUMN])
     unit_note = "Normal error in degrees (per pixel, head region); Hausdorff = mean single-sided distance prediction -> GT in mm."
     return Table(f"Table 1: geometry on {dataset} (validation split)", frame, [unit_note, *sorted(notes)])
 
@@ -165,14 +183,7 @@ def table1(records: pd.DataFrame, dataset: str) -> Table:
 def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Table:
     """Appearance averaged over all validation frames of all subjects (paper Table 2)."""
     df = records[(records["dataset"] == dataset) & records["metric"].isin(APPEARANCE.metrics)]
-    notes: set[str] = set()
-    by_method = df.groupby("method")["subject"].agg(lambda s: set(s))
-    common = set.intersection(*by_method) if len(by_method) else set()
-    left_out = sorted(set.union(*by_method) - common) if len(by_method) else []
-    if left_out:  # a mean over different subjects would compare different data
-        df = df[df["subject"].isin(common)]
-        notes.add(f"averaged over the subjects every method has ({', '.join(sorted(common)) or 'none'}); "
-                  f"left out: {', '.join(left_out)}")
+    df, notes = _common_subjects(df)
     notes |= _data_version_notes(df) | _mixed_configuration_notes(df)
     rows = {}
     for method in sorted(records.loc[records["dataset"] == dataset, "method"].unique()):

@@ -220,6 +220,19 @@ def test_tables_mark_missing_entries(finished_run):
         assert row["LPIPS ↓"] == "unavail." and any("LPIPS" in n for n in t2.notes)
 
 
+def test_table1_mean_column_covers_the_subjects_every_method_has(finished_run):
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    full = records.loc[records["metric"] == "hausdorff_full", "value"].iloc[0]
+    second = records.assign(subject="subj_b", value=records["value"] + 1.0)
+    t1 = table1(pd.concat([records, second], ignore_index=True), "test")
+    assert t1.frame.loc["Hausdorff (full): Noisy GT (test)", "mean"] == f"{full + 0.5:.2f}"
+    t1 = table1(pd.concat([records, second, records.assign(method="headmodel")], ignore_index=True), "test")
+    assert t1.frame.loc["Hausdorff (full): Noisy GT (test)", "mean"] == f"{full:.2f}"  # subj_b: no headmodel
+    assert t1.frame.loc["Hausdorff (full): Noisy GT (test)", "subj_b"] == f"{full + 1.0:.2f}"
+    assert any("left out: subj_b" in note for note in t1.notes)
+
+
 def test_table1_only_for_datasets_with_geometry(finished_run):
     _, settings, _ = finished_run
     records = ResultStore(settings.results).frame()
@@ -287,6 +300,7 @@ def test_report_has_grids_curves_and_mesh_error_maps(finished_run, tmp_path):
     saved = sorted(p.name for p in (tmp_path / "img").iterdir())
     assert saved == ["test_subj_a_grid.png", "test_subj_a_mesh_error.png", "training_curves.svg"]
     assert "mean vertex error after alignment" in page and page.count("<img") >= 2
+    assert write_report(settings.results, settings.runs_dir, tmp_path / "again.html").read_text() == page  # reproducible
     assert "masked l1 of probe test frames" not in page  # this run was not probed
     assert "Dataset: test" in write_report(settings.results, settings.runs_dir, tmp_path / "only.html", only_dataset="test").read_text()
     with pytest.raises(NhaBenchError, match="no records to report for dataset 'real'"):
