@@ -5,7 +5,9 @@ distance to the ground truth over the val frames (the mesh error map's values). 
 of outline frames, the share of the surface, its mean error and its share of the error (weighted by
 vertex area, as the metric samples the surface by area), and how many of the outline frames fall in
 the head turn that opens the training sequence.
-Run as: python reports/nha/contour_coverage.py SUBJECT_DIR CHECKPOINT_DIR OUTPUTS_DIR"""
+Run as: python reports/nha/contour_coverage.py SUBJECT_DIR CHECKPOINT_DIR OUTPUTS_DIR [OVERRIDES_JSON]
+(OVERRIDES_JSON: the options the checkpoint was fitted with, e.g. the old defaults', as for `--option`)."""
+import json
 import sys
 from pathlib import Path
 
@@ -26,7 +28,7 @@ BATCH = 8
 
 torch.set_num_threads(2)
 subject = Subject(sys.argv[1])
-method = Nha.fitted(subject, sys.argv[2])
+method = Nha.fitted(subject, sys.argv[2], json.loads(sys.argv[4]) if len(sys.argv) > 4 else {})
 faces = method.avatar.faces
 n_frames = method.expr.shape[0]
 n_turn = int(round(n_frames * TRAIN_TURN_FRACTION))

@@ -8,7 +8,9 @@ camera's axes; a rotation by +a about the camera's y axis lowers the head yaw by
 degrees further than the ground truth the prediction is turned (negative: turned less). A prediction
 that is a scaled copy of the ground truth (the monocular depth ambiguity) would get one scale for
 every view and ~0 mm.
-Run as: python reports/nha/train_frame_alignment.py SUBJECT CHECKPOINT_DIR FRAME[,FRAME...] [--tracked]"""
+Run as: python reports/nha/train_frame_alignment.py SUBJECT CHECKPOINT_DIR FRAME[,FRAME...] [OVERRIDES_JSON] [--tracked]
+(OVERRIDES_JSON: the options the checkpoint was fitted with, e.g. the old defaults', as for `--option`)."""
+import json
 import sys
 
 import numpy as np
@@ -26,8 +28,9 @@ from nha_bench.metrics.geometry import align_to_head, matrix_scale, point_surfac
 
 torch.set_num_threads(2)
 subject = Subject(sys.argv[1])
-method = Nha.fitted(subject, sys.argv[2])
-frames = [int(f) for f in sys.argv[3].split(",")]
+arguments = [a for a in sys.argv[1:] if a != "--tracked"]
+method = Nha.fitted(subject, arguments[1], json.loads(arguments[3]) if len(arguments) > 3 else {})
+frames = [int(f) for f in arguments[2].split(",")]
 idx = torch.tensor(frames)
 if "--tracked" in sys.argv:
     tracked = Sequence(subject, "train").tracking()
