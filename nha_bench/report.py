@@ -8,6 +8,7 @@ import html
 import io
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imageio.v3 as iio
 import numpy as np
@@ -17,6 +18,9 @@ from nha_bench.errors import NhaBenchError
 from nha_bench.results import ResultStore
 from nha_bench.runner import TRAIN_LOG, read_train_log, run_folder
 from nha_bench.tables import dataset_tables, method_info
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 
 def _png_tag(image: np.ndarray, title: str) -> str:
@@ -43,9 +47,10 @@ def image_grid(subject_root: Path, outputs: dict[str, Path], frames: int) -> tup
     return np.concatenate(rows, axis=0), columns
 
 
-def training_curves(runs_dir: Path) -> str | None:
-    """An SVG plot of every run with a training log: the total loss and, where probed, the l1 of
-    the probe test frames (tracked parameters) over fitting time (the quality-vs-time curve)."""
+def training_figure(runs_dir: Path) -> Figure | None:
+    """A plot of every run under ``runs_dir`` (METHOD/DATASET/SUBJECT) with a training log: the total
+    loss and, where probed, the l1 of the probe test frames (tracked parameters) over fitting time
+    (the quality-vs-time curve); None without any log."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,9 +74,19 @@ def training_curves(runs_dir: Path) -> str | None:
     if probed:
         axes[0, 1].set(xlabel="fitting time (s)", ylabel="masked l1 of probe test frames")
     axes[0, -1].legend(fontsize=7)
-    buffer = io.StringIO()
     figure.tight_layout()
-    with plt.rc_context({"svg.hashsalt": "nha-bench"}):  # the same curves give the same file
+    return figure
+
+
+def training_curves(runs_dir: Path) -> str | None:
+    """:func:`training_figure` as SVG text, the same for the same logs."""
+    import matplotlib.pyplot as plt
+
+    figure = training_figure(runs_dir)
+    if figure is None:
+        return None
+    buffer = io.StringIO()
+    with plt.rc_context({"svg.hashsalt": "nha-bench"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(figure)
     return buffer.getvalue()
