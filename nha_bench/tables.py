@@ -20,7 +20,7 @@ from nha_bench.registry import METHODS, METRICS
 
 MISSING, UNAVAILABLE = "n/a", "unavail."
 MEAN_COLUMN = "mean"
-"""Table 1's last column: each row's mean over the subjects."""
+"""Table 1's last column: each row's mean over the subjects every method has."""
 LABELS = {
     "normal_error": "Normal error",
     "hausdorff_face": "Hausdorff (face)",

@@ -27,8 +27,8 @@ from nha_bench.methods.nha import Nha
 from nha_bench.metrics.geometry import align_to_head, matrix_scale, point_surface_distances, region_mesh, transform
 
 torch.set_num_threads(2)
-subject = Subject(sys.argv[1])
 arguments = [a for a in sys.argv[1:] if a != "--tracked"]
+subject = Subject(arguments[0])
 method = Nha.fitted(subject, arguments[1], json.loads(arguments[3]) if len(arguments) > 3 else {})
 frames = [int(f) for f in arguments[2].split(",")]
 idx = torch.tensor(frames)
