@@ -80,11 +80,11 @@ def training_figure(runs_dir: Path) -> Figure | None:
 
 def training_curves(runs_dir: Path) -> str | None:
     """:func:`training_figure` as SVG text, the same for the same logs."""
-    import matplotlib.pyplot as plt
-
     figure = training_figure(runs_dir)
     if figure is None:
         return None
+    import matplotlib.pyplot as plt  # after training_figure has chosen the Agg backend
+
     buffer = io.StringIO()
     with plt.rc_context({"svg.hashsalt": "nha-bench"}):
         figure.savefig(buffer, format="svg", metadata={"Date": None})

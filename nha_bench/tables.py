@@ -166,13 +166,14 @@ def table1(records: pd.DataFrame, dataset: str) -> Table:
     subjects = sorted(records.loc[records["dataset"] == dataset, "subject"].unique())
     notes: set[str] = set()
     common, mean_notes = _common_subjects(df)
+    mean_subjects = set(common["subject"])
     rows = {}
     for metric in GEOMETRY.metrics:
         for method in methods:
             name, _ = method_info(method)
             picked = df[(df["metric"] == metric) & (df["method"] == method)]
             row = {s: _cell(picked[picked["subject"] == s], metric, notes, name) for s in subjects}
-            row[MEAN_COLUMN] = _cell(picked[picked["subject"].isin(common["subject"])], metric, set(), name)
+            row[MEAN_COLUMN] = _cell(picked[picked["subject"].isin(mean_subjects)], metric, set(), name)
             rows[f"{LABELS[metric]}: {name}"] = row
     notes |= _data_version_notes(df) | _mixed_configuration_notes(df) | mean_notes
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=[*subjects, MEAN_COLUMN])
