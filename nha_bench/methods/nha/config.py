@@ -107,8 +107,9 @@ class NhaConfig:
     # component along the template's vertex normal (the local thickness) and of its tangential rest,
     # so a uniform outward growth is free (a vector Laplacian pays for it where the surface curves,
     # which keeps the sides' growth from carrying round the unseen back of the head). "normal" lowers
-    # the synthetic full-head distance (3.28 vs 3.51 mm) but keeps the surface out of hanging hair,
-    # which the real clips' images need (L1 0.071 vs 0.065; reports/nha/README.md, sessions 12-13)
+    # the synthetic full-head distance (3.06 vs 3.40 mm on the session-23 defaults; the gain is all
+    # f1's, whose long hair hangs down the back) but keeps the surface out of hanging hair, which the
+    # real clips' images need (d3 L1 0.076 vs 0.059; reports/nha/README.md, sessions 12-13 and 25)
     offset_lap_frame: str = "vector"
     offset_lap_tangent_factor: float = 1.0  # "normal" frame: weight of the tangential rest's Laplacian
     # mean squared length (mm^2) of the offsets' part along the template surface: keeps vertices from
