@@ -88,6 +88,9 @@ class Method(ABC):
     gpu_presets: ClassVar[frozenset[str]] = frozenset({"paper"})
     # Numbers the method's paper reported (metric -> value), shown beside measured ones.
     paper_scores: ClassVar[dict[str, float]] = {}
+    # The reference every method refines (the tracked head model): tables and grids show it after
+    # the methods compared against it, as the paper's figures do (GT | NHA | baseline).
+    reference_baseline: ClassVar[bool] = False
     # Keyword arguments the constructor takes (`nha-bench run --option FIELD=JSON`).
     option_fields: ClassVar[frozenset[str]] = frozenset()
 

@@ -17,7 +17,7 @@ from nha_bench.datasets.format import Subject, frame_name
 from nha_bench.errors import NhaBenchError
 from nha_bench.results import ResultStore
 from nha_bench.runner import TRAIN_LOG, read_train_log, run_folder
-from nha_bench.tables import dataset_tables, method_info
+from nha_bench.tables import dataset_tables, display_order, method_info
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -134,7 +134,7 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
         for table in dataset_tables(records[records["dataset"] == dataset]).values():
             parts.append(f"<h3>{html.escape(table.title)}</h3>{table.frame.to_html()}")
             parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in table.notes) + "</ul>")
-        methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())
+        methods = display_order(records.loc[records["dataset"] == dataset, "method"])
         for subject in sorted(records.loc[records["dataset"] == dataset, "subject"].unique()):
             root = _subject_root(runs_dir, dataset, subject, methods)
             outputs = {m: run_folder(runs_dir, m, dataset, subject) / "outputs" for m in methods}

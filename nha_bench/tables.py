@@ -7,6 +7,7 @@ reasons are listed under the table.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,16 +54,26 @@ class Table:
         return self.frame.to_csv()
 
 
+def _method_class(name: str) -> type | None:
+    """The registered class of a native method; None for one whose package is not installed."""
+    try:
+        return METHODS.get(name)
+    except Exception:  # a method from a record whose package is not installed
+        return None
+
+
 def method_info(name: str) -> tuple[str, dict[str, float]]:
     """Display name and paper scores of a native or external method."""
     if name in EXTERNAL_METHODS:
         m = EXTERNAL_METHODS[name]
         return m.display_name, m.paper_scores
-    try:
-        cls = METHODS.get(name)
-    except Exception:  # a method from a record whose package is not installed
-        return name, {}
+    cls = _method_class(name)
     return getattr(cls, "display_name", name), getattr(cls, "paper_scores", {})
+
+
+def display_order(methods: Iterable[str]) -> list[str]:
+    """Methods in the order tables and grids show them: by name, reference baselines last."""
+    return sorted(set(methods), key=lambda name: (getattr(_method_class(name), "reference_baseline", False), name))
 
 
 def _arrow(metric: str) -> str:
@@ -162,7 +173,7 @@ def table1(records: pd.DataFrame, dataset: str) -> Table:
     """Geometry per subject (paper Table 1): rows metric x method, columns the subjects and their
     mean (over the subjects every method has; ± over the seeds fitted on all of them)."""
     df = records[(records["dataset"] == dataset) & records["metric"].isin(GEOMETRY.metrics)]
-    methods = sorted(records.loc[records["dataset"] == dataset, "method"].unique())
+    methods = display_order(records.loc[records["dataset"] == dataset, "method"])
     subjects = sorted(records.loc[records["dataset"] == dataset, "subject"].unique())
     notes: set[str] = set()
     common, mean_notes = _common_subjects(df)
@@ -187,7 +198,7 @@ def table2(records: pd.DataFrame, dataset: str, with_paper: bool = True) -> Tabl
     df, notes = _common_subjects(df)
     notes |= _data_version_notes(df) | _mixed_configuration_notes(df)
     rows = {}
-    for method in sorted(records.loc[records["dataset"] == dataset, "method"].unique()):
+    for method in display_order(records.loc[records["dataset"] == dataset, "method"]):
         name, paper = method_info(method)
         picked = df[df["method"] == method]
         rows[name] = {_arrow(m): _cell(picked[picked["metric"] == m], m, notes, name) for m in APPEARANCE.metrics}

@@ -20,7 +20,7 @@ from nha_bench.method import Method, Renders, Sequence
 from nha_bench.registry import METHODS
 from nha_bench.results import ResultStore
 from nha_bench.runner import RunSettings, run_benchmark
-from nha_bench.tables import dataset_tables, table1, table2
+from nha_bench.tables import dataset_tables, display_order, table1, table2
 
 from conftest import make_subject
 
@@ -231,6 +231,17 @@ def test_table1_mean_column_covers_the_subjects_every_method_has(finished_run):
     assert t1.frame.loc["Hausdorff (full): Noisy GT (test)", "mean"] == f"{full:.2f}"  # subj_b: no headmodel
     assert t1.frame.loc["Hausdorff (full): Noisy GT (test)", "subj_b"] == f"{full + 1.0:.2f}"
     assert any("left out: subj_b" in note for note in t1.notes)
+
+
+def test_tables_show_the_reference_baseline_after_the_methods_compared_with_it(finished_run):
+    _, settings, _ = finished_run
+    records = ResultStore(settings.results).frame()
+    both = pd.concat([records.assign(method="headmodel"), records], ignore_index=True)
+    assert display_order(["headmodel", "test_noisy_gt", "not_installed", "test_noisy_gt"]) == ["not_installed", "test_noisy_gt", "headmodel"]
+    rows = list(table1(both, "test").frame.index)
+    assert rows.index("Hausdorff (full): Noisy GT (test)") < rows.index("Hausdorff (full): Tracked head model")
+    rows = list(table2(both, "test", with_paper=False).frame.index)
+    assert rows == ["Noisy GT (test)", "Tracked head model"]
 
 
 def test_table1_only_for_datasets_with_geometry(finished_run):
