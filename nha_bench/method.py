@@ -89,7 +89,7 @@ class Method(ABC):
     # Numbers the method's paper reported (metric -> value), shown beside measured ones.
     paper_scores: ClassVar[dict[str, float]] = {}
     # The reference every method refines (the tracked head model): tables and grids show it after
-    # the methods compared against it, as the paper's figures do (GT | NHA | baseline).
+    # the methods compared against it (grids: GT | NHA | tracked head model).
     reference_baseline: ClassVar[bool] = False
     # Keyword arguments the constructor takes (`nha-bench run --option FIELD=JSON`).
     option_fields: ClassVar[frozenset[str]] = frozenset()
