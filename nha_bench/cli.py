@@ -197,7 +197,7 @@ def report(
     runs_dir: Path = typer.Option(Path("runs")),
     out: Path = typer.Option(Path("reports/report.html")),
     frames: int = typer.Option(4, help="Frames per subject in the image grids."),
-    images: Optional[Path] = typer.Option(None, help="Also save every image grid and mesh error map as PNG here."),
+    images: Optional[Path] = typer.Option(None, help="Save the images here (grids and mesh error maps as PNG, curves as SVG) and link them from the page instead of embedding them."),
     dataset: Optional[str] = typer.Option(None, help="Only this dataset."),
 ) -> None:
     """An HTML page with the tables, image grids (GT | methods), mesh error maps and curves."""

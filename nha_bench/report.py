@@ -1,5 +1,6 @@
 """The HTML report: tables, image grids (GT | each method), mesh error maps and training /
-quality-vs-time curves, in one file. Images come from the seed-0 fits (tables use every seed)."""
+quality-vs-time curves, in one file or beside its image files. Images come from the seed-0 fits
+(tables use every seed)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import base64
 import html
 import io
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,8 +25,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def _png_tag(image: np.ndarray, title: str) -> str:
-    data = base64.b64encode(iio.imwrite("<bytes>", image, extension=".png")).decode()
+def _embedded(content: np.ndarray | str, title: str) -> str:
+    """An image as a PNG data URI, or SVG text as it is: the page then stands alone."""
+    if isinstance(content, str):
+        return content
+    data = base64.b64encode(iio.imwrite("<bytes>", content, extension=".png")).decode()
     return f'<img src="data:image/png;base64,{data}" title="{html.escape(title)}">'
 
 
@@ -106,18 +111,24 @@ def mesh_errors(subject_root: Path, outputs: dict[str, Path]) -> tuple[np.ndarra
 
 def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, images: Path | None = None,
                  only_dataset: str | None = None) -> Path:
-    """Write the report page to ``out`` (and each image as ``images/<dataset>_<subject>_*.png``),
-    for every dataset in ``results`` or only ``only_dataset``."""
+    """Write the report page to ``out`` for every dataset in ``results`` or only ``only_dataset``.
+    Its images are embedded in it, or, when ``images`` is given, saved there (grids and mesh error
+    maps as ``<dataset>_<subject>_*.png``, the curves as SVG) and linked from it."""
 
-    def save(content: np.ndarray | str, name: str) -> None:
-        """An image as ``name``.png, SVG text as ``name``.svg, when ``images`` is given."""
+    def place(content: np.ndarray | str, name: str, title: str) -> str:
+        """The page's tag of an image (PNG) or SVG text: embedded, or saved as ``images/name.png``
+        / ``.svg`` and linked by its path relative to the page."""
         if images is None:
-            return
+            return _embedded(content, title)
         images.mkdir(parents=True, exist_ok=True)
         if isinstance(content, str):
-            (images / f"{name}.svg").write_text(content)
+            path = images / f"{name}.svg"
+            path.write_text(content)
         else:
-            iio.imwrite(images / f"{name}.png", content)
+            path = images / f"{name}.png"
+            iio.imwrite(path, content)
+        src = Path(os.path.relpath(path.resolve(), out.parent.resolve())).as_posix()
+        return f'<img src="{html.escape(src)}" title="{html.escape(title)}">'
 
     records = ResultStore(results).frame()
     if only_dataset is not None and not records.empty:
@@ -143,19 +154,18 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
                 continue
             grid, columns = shown
             header = " | ".join(["GT"] + [method_info(m)[0] for m in columns])
-            parts.append(f"<h3>{html.escape(subject)}: {html.escape(header)}</h3>{_png_tag(grid, subject)}")
-            save(grid, f"{dataset}_{subject}_grid")
+            parts.append(f"<h3>{html.escape(subject)}: {html.escape(header)}</h3>"
+                         f"{place(grid, f'{dataset}_{subject}_grid', subject)}")
             errors = mesh_errors(root, outputs)
             if errors is not None:
                 sheet, means = errors
-                save(sheet, f"{dataset}_{subject}_mesh_error")
                 rows = ", ".join(f"{method_info(m)[0]} {v:.1f} mm" for m, v in means.items())
                 parts.append(f"<h4>{html.escape(subject)}: mean vertex error after alignment, rows {html.escape(rows)} "
-                             f"(front, side; blue 0 mm to red 20 mm)</h4>{_png_tag(sheet, subject + ' mesh error')}")
+                             f"(front, side; blue 0 mm to red 20 mm)</h4>"
+                             f"{place(sheet, f'{dataset}_{subject}_mesh_error', subject + ' mesh error')}")
     curves = training_curves(runs_dir)
     if curves:
-        parts.append(f"<h2>Training curves</h2>{curves}")
-        save(curves, "training_curves")
+        parts.append(f"<h2>Training curves</h2>{place(curves, 'training_curves', 'training curves')}")
     parts.append("</body></html>")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))

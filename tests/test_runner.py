@@ -307,11 +307,15 @@ def test_report_has_grids_curves_and_mesh_error_maps(finished_run, tmp_path):
     assert error.shape == (len(vertices),) and error.mean() < 0.1 * SHIFT_MM
     image = render_error(vertices, faces, error, size=64)
     assert image.shape == (64, 64, 3) and (image < 250).any() and (image == 255).all(-1).any()
-    page = write_report(settings.results, settings.runs_dir, tmp_path / "report.html", images=tmp_path / "img").read_text()
+    page = write_report(settings.results, settings.runs_dir, tmp_path / "report.html").read_text()
+    assert "mean vertex error after alignment" in page and page.count('<img src="data:image/png;base64,') == 2
+    assert "<svg" in page  # the curves, inline: the page stands alone
+    assert write_report(settings.results, settings.runs_dir, tmp_path / "again.html").read_text() == page  # reproducible
+    linked = write_report(settings.results, settings.runs_dir, tmp_path / "pages" / "report.html", images=tmp_path / "img").read_text()
     saved = sorted(p.name for p in (tmp_path / "img").iterdir())
     assert saved == ["test_subj_a_grid.png", "test_subj_a_mesh_error.png", "training_curves.svg"]
-    assert "mean vertex error after alignment" in page and page.count("<img") >= 2
-    assert write_report(settings.results, settings.runs_dir, tmp_path / "again.html").read_text() == page  # reproducible
+    assert [f'<img src="../img/{name}"' in linked for name in saved] == [True] * 3
+    assert "base64" not in linked and "<svg" not in linked  # linked, not embedded a second time
     assert "masked l1 of probe test frames" not in page  # this run was not probed
     assert "Dataset: test" in write_report(settings.results, settings.runs_dir, tmp_path / "only.html", only_dataset="test").read_text()
     with pytest.raises(NhaBenchError, match="no records to report for dataset 'real'"):
