@@ -10,7 +10,8 @@
 #         the word seed=N is the run's --seed), e.g.
 #         'f1_lap10=subject_f1:w_offset_lap=10 iterations=1800 stage_fractions=[1.0,0.0]'
 #   carry: .whl (trimesh, rtree, pytorch-msssim wheels) and PACKED_DIR (scripts/pack_subject.py pack); with
-#          the repository that is three packed synthetic subjects at most (64 MiB a call).
+#          the repository (32 MiB) all four packed synthetic subjects (27 MiB) fit the 64 MiB a call
+#          carries (2026-11-29), or all four clips (24 MiB).
 # At most 6 subjects (the device returns 8 files: 6 + the tracking summary and log) and two
 # configurations per subject (a .tgz stays under the 16 MiB a file may have). Every fit stops
 # training at BUDGET_S minus the start-up and TEST_FIT_RESERVE_S (default 30), keeping its checkpoint.
