@@ -120,7 +120,6 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
         / ``.svg`` and linked by its path relative to the page."""
         if images is None:
             return _embedded(content, title)
-        images.mkdir(parents=True, exist_ok=True)
         if isinstance(content, str):
             path = images / f"{name}.svg"
             path.write_text(content)
@@ -136,6 +135,8 @@ def write_report(results: Path, runs_dir: Path, out: Path, frames: int = 4, imag
     if records.empty:
         raise NhaBenchError(f"no records to report{f' for dataset {only_dataset!r}' if only_dataset else ''}", results,
                             fix="run `nha-bench run` first")
+    if images is not None:
+        images.mkdir(parents=True, exist_ok=True)
     parts = ["<html><head><meta charset='utf-8'><title>nha-bench report</title>",
              "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #ccc;padding:3px 8px}img{max-width:100%}</style></head><body>",
