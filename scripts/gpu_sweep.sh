@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fit several NHA configurations side by side on the GPU machine (one process each, spread round
 # robin over the host's GPUs) and bring back one .tgz per subject under $OUT: the run folders of its
-# configurations, each with a checkpoint slimmed of optimiser states (networks + per-frame
-# parameters, ~5 MB), train_log.jsonl and the log.
+# finished configurations, each with a checkpoint slimmed of optimiser states (networks + per-frame
+# parameters, ~5 MB), train_log.jsonl and the log. A fit the budget stopped keeps its optimiser
+# states (~16 MB) and comes back alone as TAG.resume.tgz; unpack it into PACKED_DIR/_sweep/ and run
+# the same SPEC again to continue it where it stopped (fits longer than one call).
 # Score them here with `nha-bench run --runs-dir RUNS/TAG --device cpu` and the same --option/--seed (reports/nha/README.md).
 #
 #   usage (device): bash scripts/gpu_sweep.sh DATASET PACKED_DIR BUDGET_S SPEC [SPEC ...]
@@ -36,24 +38,32 @@ for spec in "$@"; do
         if [[ $option == seed=* ]]; then options+=(--seed "${option#seed=}"); else options+=(--option "$option"); fi
     done
     set +f
+    [ -d "$packed/_sweep/$tag" ] && cp -r "$packed/_sweep/$tag" /tmp/sweep/  # an earlier call's unfinished fit
     mkdir -p "/tmp/sweep/$tag"
     CUDA_VISIBLE_DEVICES=$((${#pids[@]} % gpus)) python3 -m nha_bench run --methods nha --dataset "$dataset" \
         --data-root "$work" --subjects "$subject" --preset paper --runs-dir "/tmp/sweep/$tag" \
         --results "/tmp/sweep/$tag/results.jsonl" --device cuda --fit-only --probe-every 250 \
-        --train-budget-s "$train_budget" "${options[@]}" > "/tmp/sweep/$tag/fit.log" 2>&1 &
+        --train-budget-s "$train_budget" "${options[@]}" >> "/tmp/sweep/$tag/fit.log" 2>&1 &
     pids+=($!)
 done
 wait "${pids[@]}"
-python3 - /tmp/sweep <<'EOF'
-import sys, pathlib, torch
-for path in pathlib.Path(sys.argv[1]).rglob("nha.pt"):
+# slims the finished fits' checkpoints; prints the tags of the fits the budget stopped
+unfinished=$(python3 - /tmp/sweep <<'EOF' | tr '\n' ' '
+import json, sys, pathlib, torch
+for path in pathlib.Path(sys.argv[1]).rglob("checkpoint/nha.pt"):
+    if not json.loads((path.parent / "state.json").read_text()).get("test_fitted"):
+        print(path.relative_to(sys.argv[1]).parts[0])
+        continue
     state = torch.load(path, map_location="cpu", weights_only=True)
     state.pop("optim", None)
     torch.save(state, path)
 EOF
+)
+for tag in $unfinished; do tar -czf "$OUT/$tag.resume.tgz" -C /tmp/sweep "$tag"; done
 for subject in "${!tags_of[@]}"; do
-    read -ra tags <<< "${tags_of[$subject]}"
-    tar -czf "$OUT/$subject.tgz" -C /tmp/sweep "${tags[@]}"
+    tags=()
+    for tag in ${tags_of[$subject]}; do [[ " $unfinished " == *" $tag "* ]] || tags+=("$tag"); done
+    [ ${#tags[@]} -gt 0 ] && tar -czf "$OUT/$subject.tgz" -C /tmp/sweep "${tags[@]}"
 done
 nvidia-smi --query-gpu=name,memory.used --format=csv >> "$OUT/track_$dataset.log"
 echo "sweep $dataset: $(( $(date +%s) - began )) s"
