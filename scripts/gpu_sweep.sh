@@ -47,18 +47,7 @@ for spec in "$@"; do
     pids+=($!)
 done
 wait "${pids[@]}"
-# slims the finished fits' checkpoints; prints the tags of the fits the budget stopped
-unfinished=$(python3 - /tmp/sweep <<'EOF' | tr '\n' ' '
-import json, sys, pathlib, torch
-for path in pathlib.Path(sys.argv[1]).rglob("checkpoint/nha.pt"):
-    if not json.loads((path.parent / "state.json").read_text()).get("test_fitted"):
-        print(path.relative_to(sys.argv[1]).parts[0])
-        continue
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    state.pop("optim", None)
-    torch.save(state, path)
-EOF
-)
+unfinished=$(python3 scripts/slim_runs.py /tmp/sweep)  # slims the finished fits' checkpoints
 for tag in $unfinished; do tar -czf "$OUT/$tag.resume.tgz" -C /tmp/sweep "$tag"; done
 for subject in "${!tags_of[@]}"; do
     tags=()
