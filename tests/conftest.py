@@ -1,8 +1,10 @@
-"""Shared test helpers: a small procedurally made subject in the dataset format."""
+"""Shared test helpers: a small procedurally made subject in the dataset format, and the scripts/ loader."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -10,6 +12,15 @@ import trimesh
 
 from nha_bench.datasets import SubjectMeta, SubjectWriter
 from nha_bench.mesh import Mesh
+
+
+def load_script(name: str) -> ModuleType:
+    """The module of ``scripts/NAME.py`` (the scripts are not a package)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_subject(root: Path, n_frames: int = 6, size: int = 48, seed: int = 0) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +23,8 @@ from nha_bench.metrics.lpips import (
     random_backbone_state_dict,
 )
 from nha_bench.metrics.protocol import composite_on_background
+
+from conftest import load_script
 
 CHANNELS = (64, 192, 384, 256, 256)
 
@@ -197,9 +198,5 @@ def test_matches_real_lpips_package_with_same_trunk():
         import lpips  # noqa: F401  (needs torchvision)
     except Exception as error:  # ImportError, or torchvision failing to load its ops
         pytest.skip(f"lpips package not importable here: {error!r}")
-    script = Path(__file__).resolve().parents[1] / "scripts" / "gpu_lpips_check.py"
-    spec = importlib.util.spec_from_file_location("gpu_lpips_check", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    diff, ours, ref = module.max_abs_difference("cpu", n=2, height=96, width=128, seed=0)
+    diff, ours, ref = load_script("gpu_lpips_check").max_abs_difference("cpu", n=2, height=96, width=128, seed=0)
     assert diff < 1e-5 * max(1.0, float(ref.abs().max())) and float(ref.min()) > 1e-3

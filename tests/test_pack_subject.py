@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,19 +10,13 @@ import numpy as np
 from nha_bench.datasets.format import Subject
 from nha_bench.datasets.validate import validate_subject
 
+from conftest import load_script
+
 FIXTURE = Path(__file__).resolve().parents[1] / "nha_bench" / "datasets" / "fixtures" / "tiny" / "subject_f1"
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "pack_subject.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("pack_subject", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_subset_pack_unpack_round_trip(tmp_path):
-    script = _script()
+    script = load_script("pack_subject")
     source = Subject(FIXTURE)
     script.subset(FIXTURE, tmp_path / "subset", n_val=2)
     subset = Subject(tmp_path / "subset")

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "slim_runs.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("slim_runs", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_script
 
 
 def _fit(sweep: Path, tag: str, state: dict) -> Path:
@@ -29,8 +21,8 @@ def _fit(sweep: Path, tag: str, state: dict) -> Path:
 def test_finished_fits_lose_their_optimiser_states_and_stopped_ones_keep_them(tmp_path):
     finished = _fit(tmp_path, "done_m1", {"step": 30, "test_fitted": True})
     stopped = _fit(tmp_path, "long_m1", {"step": 12, "elapsed_s": 5.0})
-    assert _script().slim_finished(tmp_path) == ["long_m1"]
+    assert load_script("slim_runs").slim_finished(tmp_path) == ["long_m1"]
     slimmed = torch.load(finished, weights_only=True)
     assert "optim" not in slimmed and torch.equal(slimmed["networks"]["w"], torch.ones(3))
     assert "optim" in torch.load(stopped, weights_only=True)
-    assert _script().slim_finished(tmp_path) == ["long_m1"]  # a second pass changes nothing
+    assert load_script("slim_runs").slim_finished(tmp_path) == ["long_m1"]  # a second pass changes nothing
