@@ -2,9 +2,10 @@
 fitting-time curve in geometry; the fitting seconds per step are in reports/nha/README.md): one line
 per configuration, one marker per subject, the mean of the subjects dashed.
 Run as: python reports/nha/plot_quality_vs_steps.py [--subject=S] OUT.png BASELINE.jsonl LABEL:STEPS=RESULTS.jsonl[,MORE.jsonl] [...]
-(--subject=S draws that subject alone, against its own baseline; arguments with the same LABEL form one line; one point's records may come from several files, e.g.
-one per seed, and a subject's value is then the mean over its seeds; BASELINE.jsonl holds the tracked head model's records,
-drawn as its mean over the subjects, or subject S's value, and half of it, the paper's relation)."""
+(--subject=S draws that subject alone, against its own baseline; arguments with the same LABEL form
+one line; one point's records may come from several files, e.g. one per seed, and a subject's value is
+then the mean over its seeds; BASELINE.jsonl holds the tracked head model's records, drawn as its mean
+over the subjects, or subject S's value, and half of it, the paper's relation)."""
 import sys
 from collections import defaultdict
 
