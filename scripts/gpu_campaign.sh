@@ -8,9 +8,9 @@
 #   carry: .whl (trimesh, rtree and pytorch-msssim wheels; fitting needs no libigl) and PACKED_DIR (scripts/pack_subject.py
 #   pack); PACKED_DIR/_runs, if present, holds run folders of earlier calls to resume.
 #   TEST_FIT_RESERVE_S (default 80): seconds kept free for each subject's test-time fit.
-# Each subject gets an equal share of the time left when its turn comes. One fit alone on the H100
-# (paper preset, 3000 steps + test-time fit of 24 frames): ~4.5 min (reports/nha/README.md,
-# session 4), so two subjects fit one 10-minute call; fits sharing the GPU are slower in sum.
+# Each subject gets an equal share of the time left when its turn comes. One fit alone on an H200
+# (paper preset, 3000 steps + test-time fit of 24 frames): ~3.9 min (202 s + 30 s, reports/nha/README.md,
+# session 26), so two subjects fit one 10-minute call; fits sharing the GPU are slower in sum.
 set -u
 dataset=$1 packed=$2 budget=$3
 shift 3
