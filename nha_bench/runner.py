@@ -101,6 +101,7 @@ def config_hash(method: Method, preset: str) -> str:
 
 
 TRAIN_LOG = "train_log.jsonl"
+CHECKPOINT_STATE = "state.json"  # beside the method's own checkpoint files
 
 
 def read_train_log(run_dir: Path) -> list[dict]:
@@ -117,8 +118,10 @@ def _probe_l1(method: Method, probe: Sequence) -> float:
     return float(L1().score(batch).values.mean())
 
 
-def _read_state(checkpoint: Path) -> dict:
-    state_file = checkpoint / "state.json"
+def read_checkpoint_state(checkpoint: Path) -> dict:
+    """The state a run's checkpoint folder was saved with (step, fitting seconds, ``test_fitted``
+    once the test-time fit is done); {} when it has none yet."""
+    state_file = checkpoint / CHECKPOINT_STATE
     return json.loads(state_file.read_text()) if state_file.is_file() else {}
 
 
@@ -126,7 +129,7 @@ def _train(method: Method, run_dir: Path, settings: RunSettings, progress: Progr
            probe: Sequence) -> dict:
     """Train from the last checkpoint; returns the checkpoint state it ends with."""
     checkpoint = run_dir / "checkpoint"
-    state = _read_state(checkpoint)
+    state = read_checkpoint_state(checkpoint)
     if state:
         method.load(checkpoint)
     start, elapsed = state.get("step", 0), state.get("elapsed_s", 0.0)
@@ -164,7 +167,7 @@ def _save_checkpoint(method: Method, checkpoint: Path, state: dict) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     method.save(partial)
-    (partial / "state.json").write_text(json.dumps(state))
+    (partial / CHECKPOINT_STATE).write_text(json.dumps(state))
     shutil.rmtree(checkpoint, ignore_errors=True)
     partial.rename(checkpoint)
 

@@ -8,28 +8,26 @@ stopped. Those keep their optimiser states, so that the next call continues them
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 from nha_bench.methods.nha.method import CHECKPOINT
+from nha_bench.runner import read_checkpoint_state
 
 
 def slim_finished(sweep_dir: Path) -> list[str]:
     """Slim the checkpoints whose test-time fit is done; returns the tags of the unfinished fits."""
     unfinished = []
     for path in sorted(sweep_dir.rglob(f"checkpoint/{CHECKPOINT}")):
-        state_file = path.parent / "state.json"
-        state = json.loads(state_file.read_text()) if state_file.is_file() else {}
-        if not state.get("test_fitted"):
+        if not read_checkpoint_state(path.parent).get("test_fitted"):
             unfinished.append(path.relative_to(sweep_dir).parts[0])
             continue
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         if checkpoint.pop("optim", None) is not None:
             torch.save(checkpoint, path)
-    return sorted(set(unfinished))
+    return unfinished
 
 
 if __name__ == "__main__":
